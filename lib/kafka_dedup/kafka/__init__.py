@@ -1,0 +1,1 @@
+"""Kafka-facing parts: the recommended producer, the duplicate simulator, the local broker."""

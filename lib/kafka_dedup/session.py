@@ -1,0 +1,114 @@
+"""SparkSession factory: Delta, the Maven-resolved jars, RocksDB state, S3A, and the catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+from kafka_dedup import paths
+from kafka_dedup.config import Config
+
+ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+DYNAMODB_LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
+LOCAL_DRIVER_MEMORY = "4g"  # local[*]: driver and executors share this heap
+
+
+def is_remote(path: str) -> bool:
+    """True for object-store URIs (s3a://, s3://) that must not be resolved against the cwd."""
+    return "://" in path
+
+
+def absolute(path: str) -> str:
+    """Absolute local path or the URI unchanged, so Spark and Delta agree on table locations."""
+    return path if is_remote(path) else str(Path(path).expanduser().resolve())
+
+
+def spark_jars(config: Config) -> list[str]:
+    """The add-on jars for spark.jars; none when spark-submit already provides them."""
+    folder = Path(config.spark.jars_dir) if config.spark.jars_dir else paths.spark_jars_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(str(jar) for jar in folder.glob("*.jar"))
+
+
+def session_conf(config: Config) -> dict[str, str]:
+    """Every Spark setting the project relies on, config overrides last."""
+    conf = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.streaming.stateStore.providerClass": ROCKSDB_PROVIDER,
+        "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": absolute(config.storage.warehouse),
+    }
+    if config.spark.master.startswith("local"):
+        conf["spark.driver.memory"] = LOCAL_DRIVER_MEMORY
+        conf["spark.ui.showConsoleProgress"] = "false"
+    jars = spark_jars(config)
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    conf.update(s3_conf(config))
+    conf.update(config.spark.conf)
+    return conf
+
+
+def s3_conf(config: Config) -> dict[str, str]:
+    """S3A settings (endpoint, path style) and, when configured, the DynamoDB log store."""
+    s3 = config.s3
+    conf: dict[str, str] = {}
+    if s3.endpoint:
+        conf["spark.hadoop.fs.s3a.endpoint"] = s3.endpoint
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(
+            s3.endpoint.startswith("https")
+        ).lower()
+    if s3.path_style_access:
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+    if s3.region:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = s3.region
+    if s3.dynamodb_log_store_table:
+        conf["spark.delta.logStore.s3a.impl"] = DYNAMODB_LOG_STORE
+        conf["spark.io.delta.storage.S3DynamoDBLogStore.ddb.tableName"] = (
+            s3.dynamodb_log_store_table
+        )
+        if s3.region:
+            conf["spark.io.delta.storage.S3DynamoDBLogStore.ddb.region"] = s3.region
+    return conf
+
+
+def build_session(config: Config) -> SparkSession:
+    """Create (or join, under spark-submit) the session with Delta and the project's catalog."""
+    builder = SparkSession.builder.appName(config.spark.app_name)
+    if not SparkConf().contains("spark.master"):  # spark-submit sets the master itself
+        builder = builder.master(config.spark.master)
+    for key, value in session_conf(config).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config.spark.log_level)
+    register_catalog(spark, config)
+    return spark
+
+
+def register_catalog(spark: SparkSession, config: Config) -> list[str]:
+    """Register every Delta table under the warehouse in the project database.
+
+    The catalog is rebuilt from the warehouse folder at each start instead of living in a
+    Derby metastore, so several processes (ingest, sql, reconcile) can use it at once.
+    """
+    from delta.tables import DeltaTable
+
+    from kafka_dedup import tables
+
+    database = config.storage.database
+    warehouse = absolute(config.storage.warehouse)
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{warehouse}'")
+    registered = []
+    for name in tables.ALL_TABLES:
+        location = tables.location(warehouse, name)
+        if DeltaTable.isDeltaTable(spark, location):
+            spark.sql(
+                f"CREATE TABLE IF NOT EXISTS {database}.{name} USING delta LOCATION '{location}'"
+            )
+            registered.append(name)
+    return registered

@@ -1,0 +1,160 @@
+"""The Delta tables of the public contract: names, schemas, locations, creation."""
+
+from __future__ import annotations
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql import types as T
+
+DELIVERIES = "deliveries"
+EVENTS = "events"
+ENTITY_STATE = "entity_state"
+QUARANTINE = "quarantine"
+INGEST_BATCHES = "ingest_batches"
+RECONCILIATION_FINDINGS = "reconciliation_findings"
+RECONCILIATION_RUNS = "reconciliation_runs"
+
+HEADERS_TYPE = T.ArrayType(
+    T.StructType([T.StructField("key", T.StringType()), T.StructField("value", T.BinaryType())])
+)
+
+# One row per Kafka record read, malformed ones too.
+DELIVERIES_SCHEMA = T.StructType(
+    [
+        T.StructField("topic", T.StringType(), False),
+        T.StructField("partition", T.IntegerType(), False),
+        T.StructField("offset", T.LongType(), False),
+        T.StructField("kafka_timestamp", T.TimestampType()),
+        T.StructField("kafka_timestamp_type", T.IntegerType()),
+        T.StructField("raw_key", T.BinaryType()),
+        T.StructField("raw_value", T.BinaryType()),
+        T.StructField("headers", HEADERS_TYPE),
+        T.StructField("key", T.StringType()),
+        T.StructField("event_id", T.StringType()),
+        T.StructField("event_type", T.StringType()),
+        T.StructField("event_time", T.TimestampType()),
+        T.StructField("sequence", T.LongType()),
+        T.StructField("producer_id", T.StringType()),
+        T.StructField("payload", T.StringType()),
+        T.StructField("parse_error", T.StringType()),
+        T.StructField("parse_error_detail", T.StringType()),
+        T.StructField("ingested_at", T.TimestampType()),
+        T.StructField("ingest_batch_id", T.LongType()),
+    ]
+)
+
+# One row per unique (key, event_id), with its first-seen coordinates.
+EVENTS_SCHEMA = T.StructType(
+    [
+        T.StructField("key", T.StringType(), False),
+        T.StructField("event_id", T.StringType(), False),
+        T.StructField("event_type", T.StringType()),
+        T.StructField("event_time", T.TimestampType(), False),
+        T.StructField("event_date", T.DateType(), False),
+        T.StructField("sequence", T.LongType()),
+        T.StructField("producer_id", T.StringType()),
+        T.StructField("payload", T.StringType()),
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("kafka_timestamp", T.TimestampType()),
+        T.StructField("ingested_at", T.TimestampType()),
+        T.StructField("merged_by", T.StringType()),
+    ]
+)
+
+# One row per key: the latest version by sequence, then event_time.
+ENTITY_STATE_SCHEMA = T.StructType(
+    [
+        T.StructField("key", T.StringType(), False),
+        T.StructField("event_id", T.StringType(), False),
+        T.StructField("event_type", T.StringType()),
+        T.StructField("event_time", T.TimestampType(), False),
+        T.StructField("sequence", T.LongType()),
+        T.StructField("producer_id", T.StringType()),
+        T.StructField("payload", T.StringType()),
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("updated_at", T.TimestampType()),
+    ]
+)
+
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("topic", T.StringType(), False),
+        T.StructField("partition", T.IntegerType(), False),
+        T.StructField("offset", T.LongType(), False),
+        T.StructField("kafka_timestamp", T.TimestampType()),
+        T.StructField("raw_key", T.BinaryType()),
+        T.StructField("raw_value", T.BinaryType()),
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("detail", T.StringType()),
+        T.StructField("quarantined_at", T.TimestampType()),
+    ]
+)
+
+INGEST_BATCHES_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType()),
+        T.StructField("query", T.StringType()),
+        T.StructField("batch_id", T.LongType()),
+        T.StructField("started_at", T.TimestampType()),
+        T.StructField("duration_ms", T.LongType()),
+        T.StructField("records_read", T.LongType()),
+        T.StructField("malformed", T.LongType()),
+        T.StructField("duplicates_removed_by_state", T.LongType()),
+        T.StructField("duplicates_caught_by_merge", T.LongType()),
+        T.StructField("late_rows", T.LongType()),
+        T.StructField("rows_inserted", T.LongType()),
+        T.StructField("state_updates", T.LongType()),
+        T.StructField("watermark", T.TimestampType()),
+    ]
+)
+
+SCHEMAS: dict[str, T.StructType] = {
+    DELIVERIES: DELIVERIES_SCHEMA,
+    EVENTS: EVENTS_SCHEMA,
+    ENTITY_STATE: ENTITY_STATE_SCHEMA,
+    QUARANTINE: QUARANTINE_SCHEMA,
+    INGEST_BATCHES: INGEST_BATCHES_SCHEMA,
+}
+PARTITIONING: dict[str, list[str]] = {EVENTS: ["event_date"]}
+ALL_TABLES = (
+    DELIVERIES,
+    EVENTS,
+    ENTITY_STATE,
+    QUARANTINE,
+    INGEST_BATCHES,
+    RECONCILIATION_FINDINGS,
+    RECONCILIATION_RUNS,
+)
+
+
+def location(warehouse: str, name: str) -> str:
+    """`<warehouse>/<name>`: the on-disk (or S3) path of a table."""
+    return f"{warehouse.rstrip('/')}/{name}"
+
+
+def ensure_table(
+    spark: SparkSession,
+    warehouse: str,
+    database: str,
+    name: str,
+    schema: T.StructType | None = None,
+    partition_by: list[str] | None = None,
+) -> DeltaTable:
+    """Create the Delta table at its location if missing, register it, and return it."""
+    schema = schema or SCHEMAS[name]
+    path = location(warehouse, name)
+    builder = (
+        DeltaTable.createIfNotExists(spark)
+        .tableName(f"{database}.{name}")
+        .location(path)
+        .addColumns(schema)
+    )
+    partition_by = partition_by if partition_by is not None else PARTITIONING.get(name, [])
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    builder.execute()
+    return DeltaTable.forPath(spark, path)

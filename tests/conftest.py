@@ -1,0 +1,60 @@
+"""Session-scoped real components: one local Kafka broker and one Spark session per test run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from kafka_dedup import config as config_mod
+from kafka_dedup import session as session_mod
+from kafka_dedup.kafka import broker
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real KRaft broker on a free loopback port, stopped after the run."""
+    data_dir = tmp_path_factory.mktemp("broker")
+    started = broker.start(broker.free_port(), data_dir, timeout_s=90)
+    try:
+        yield started.bootstrap_servers
+    finally:
+        broker.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("warehouse")
+
+
+@pytest.fixture(scope="session")
+def base_config(warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> config_mod.Config:
+    """Test config: two cores, few shuffle partitions, no UI, warehouse under tmp."""
+    return config_mod.load(
+        environ={},
+        flags={
+            "spark": {
+                "master": "local[2]",
+                "shuffle_partitions": 2,
+                "conf": {"spark.ui.enabled": "false", "spark.driver.memory": "3g"},
+            },
+            "storage": {
+                "warehouse": str(warehouse),
+                "checkpoints": str(tmp_path_factory.mktemp("checkpoints")),
+            },
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(base_config: config_mod.Config) -> Iterator[SparkSession]:
+    """The one Spark session of the run (Delta enabled), stopped at the end."""
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    session = session_mod.build_session(base_config)
+    try:
+        yield session
+    finally:
+        session.stop()
