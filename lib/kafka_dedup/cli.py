@@ -11,7 +11,11 @@ from kafka_dedup import __version__
 from kafka_dedup.errors import UserError
 
 # Each module defines NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMAND_MODULES = ("kafka_dedup.commands.broker",)
+COMMAND_MODULES = (
+    "kafka_dedup.commands.broker",
+    "kafka_dedup.commands.produce",
+    "kafka_dedup.commands.ingest",
+)
 
 EXIT_ERROR = 1
 

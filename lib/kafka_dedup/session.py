@@ -107,8 +107,6 @@ def register_catalog(spark: SparkSession, config: Config) -> list[str]:
     for name in tables.ALL_TABLES:
         location = tables.location(warehouse, name)
         if DeltaTable.isDeltaTable(spark, location):
-            spark.sql(
-                f"CREATE TABLE IF NOT EXISTS {database}.{name} USING delta LOCATION '{location}'"
-            )
+            tables.register(spark, database, name, location)
             registered.append(name)
     return registered

@@ -112,14 +112,65 @@ INGEST_BATCHES_SCHEMA = T.StructType(
     ]
 )
 
+# One row per discrepancy a reconcile run found; a re-run of a run_date replaces its rows.
+RECONCILIATION_FINDINGS_SCHEMA = T.StructType(
+    [
+        T.StructField("run_date", T.DateType(), False),
+        T.StructField("source", T.StringType(), False),
+        T.StructField("finding_type", T.StringType(), False),
+        T.StructField("event_id", T.StringType()),
+        T.StructField("key", T.StringType()),
+        T.StructField("event_type", T.StringType()),
+        T.StructField("event_time", T.TimestampType()),
+        T.StructField("effect_count", T.IntegerType()),
+        T.StructField("effect_ids", T.ArrayType(T.StringType())),
+        T.StructField("field", T.StringType()),
+        T.StructField("expected", T.StringType()),
+        T.StructField("actual", T.StringType()),
+        T.StructField("action", T.StringType(), False),
+        T.StructField("detail", T.StringType(), False),
+        T.StructField("finding_time", T.TimestampType()),
+    ]
+)
+
+# One row per run_date (the latest attempt; earlier ones stay in the Delta history).
+RECONCILIATION_RUNS_SCHEMA = T.StructType(
+    [
+        T.StructField("run_date", T.DateType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("exit_code", T.IntegerType()),
+        T.StructField("started_at", T.TimestampType()),
+        T.StructField("finished_at", T.TimestampType()),
+        T.StructField("as_of", T.TimestampType()),
+        T.StructField("sources", T.ArrayType(T.StringType())),
+        T.StructField("events_in_day", T.LongType()),
+        T.StructField("effects_read", T.LongType()),
+        T.StructField("malformed_effects", T.LongType()),
+        T.StructField("pending", T.LongType()),
+        T.StructField("missing", T.LongType()),
+        T.StructField("duplicate", T.LongType()),
+        T.StructField("orphan", T.LongType()),
+        T.StructField("mismatch", T.LongType()),
+        T.StructField("unmerged", T.LongType()),
+        T.StructField("unmerged_inserted", T.LongType()),
+        T.StructField("thresholds_exceeded", T.ArrayType(T.StringType())),
+        T.StructField("report_path", T.StringType()),
+        T.StructField("summary_json", T.StringType()),
+        T.StructField("error", T.StringType()),
+    ]
+)
+
 SCHEMAS: dict[str, T.StructType] = {
     DELIVERIES: DELIVERIES_SCHEMA,
     EVENTS: EVENTS_SCHEMA,
     ENTITY_STATE: ENTITY_STATE_SCHEMA,
     QUARANTINE: QUARANTINE_SCHEMA,
     INGEST_BATCHES: INGEST_BATCHES_SCHEMA,
+    RECONCILIATION_FINDINGS: RECONCILIATION_FINDINGS_SCHEMA,
+    RECONCILIATION_RUNS: RECONCILIATION_RUNS_SCHEMA,
 }
-PARTITIONING: dict[str, list[str]] = {EVENTS: ["event_date"]}
+PARTITIONING: dict[str, list[str]] = {EVENTS: ["event_date"], RECONCILIATION_FINDINGS: ["run_date"]}
 ALL_TABLES = (
     DELIVERIES,
     EVENTS,
@@ -147,14 +198,22 @@ def ensure_table(
     """Create the Delta table at its location if missing, register it, and return it."""
     schema = schema or SCHEMAS[name]
     path = location(warehouse, name)
-    builder = (
-        DeltaTable.createIfNotExists(spark)
-        .tableName(f"{database}.{name}")
-        .location(path)
-        .addColumns(schema)
-    )
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     partition_by = partition_by if partition_by is not None else PARTITIONING.get(name, [])
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
     builder.execute()
+    register(spark, database, name, path)
     return DeltaTable.forPath(spark, path)
+
+
+def register(spark: SparkSession, database: str, name: str, path: str) -> None:
+    """Point `<database>.<name>` at the table's path (external: dropping it keeps the data)."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+    qualified = f"{database}.{name}"
+    if spark.catalog.tableExists(qualified):
+        current = spark.sql(f"DESCRIBE DETAIL {qualified}").first()
+        if current is not None and current["location"].rstrip("/").endswith(path.rstrip("/")):
+            return
+        spark.sql(f"DROP TABLE {qualified}")
+    spark.sql(f"CREATE TABLE {qualified} USING delta LOCATION '{path}'")

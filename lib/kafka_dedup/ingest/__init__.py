@@ -1,0 +1,1 @@
+"""Ingestion: Kafka -> deliveries -> dedup -> events and entity_state."""

@@ -1,0 +1,134 @@
+"""The ingestion job: pre-flight checks, the two chained queries, progress, graceful stop."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from kafka_dedup.config import Config
+from kafka_dedup.errors import UserError
+from kafka_dedup.ingest import streams
+from kafka_dedup.ingest.progress import IngestTotals, ProgressReporter
+from kafka_dedup.session import absolute
+
+POLL_S = 1.0
+GRACEFUL_STOP_S = 300.0
+METADATA_TIMEOUT_S = 10.0
+DATA_LOSS_MARKERS = ("failOnDataLoss", "data may have been lost", "OffsetOutOfRange")
+
+
+class IngestError(UserError):
+    """The ingestion cannot start or stopped on a condition the user must fix."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    run_id: str
+    totals: IngestTotals
+    stopped_by_signal: bool
+
+
+def check_kafka(config: Config) -> None:
+    """Fail fast, before any data is written, when the broker or a topic is missing."""
+    kafka = config.kafka
+    if kafka.options.get("security.protocol", "PLAINTEXT").upper() != "PLAINTEXT":
+        return  # authenticated clusters: Spark's own client reports access problems
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(
+        {"bootstrap.servers": kafka.bootstrap_servers, "log_level": 0, "socket.timeout.ms": 5000}
+    )
+    try:
+        metadata = admin.list_topics(timeout=METADATA_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - librdkafka raises KafkaException with transport codes
+        raise IngestError(
+            f"Kafka at {kafka.bootstrap_servers} is unreachable: start it "
+            "(`kafka-dedup broker start`) or fix --bootstrap-servers"
+        ) from None
+    if kafka.topic_pattern:
+        return
+    missing = [topic for topic in kafka.topics if topic not in metadata.topics]
+    if missing:
+        raise IngestError(
+            f"topic(s) {', '.join(missing)} not found on {kafka.bootstrap_servers}: create them "
+            "or fix --topics"
+        )
+
+
+def _explain(exc: StreamingQueryException, config: Config) -> Exception:
+    message = str(exc)
+    if any(marker in message for marker in DATA_LOSS_MARKERS):
+        return IngestError(
+            "Kafka no longer holds offsets this job has not read yet (deleted by retention "
+            "or the topic was recreated); to skip the lost records knowingly, rerun with "
+            "KAFKA_DEDUP_KAFKA__FAIL_ON_DATA_LOSS=false, or reset the checkpoint at "
+            f"{absolute(config.storage.checkpoints)}"
+        )
+    return exc
+
+
+def _drive(
+    queries: dict[str, StreamingQuery],
+    reporter: ProgressReporter,
+    stop: threading.Event,
+    config: Config,
+) -> bool:
+    """Poll progress until the queries end or stop is set; True when stopped by the signal."""
+    while any(query.isActive for query in queries.values()):
+        if stop.is_set():
+            for query in queries.values():
+                streams.wait_until_idle(query, GRACEFUL_STOP_S)
+                query.stop()
+            for name, query in queries.items():
+                reporter.poll(name, query)
+            return True
+        for name, query in queries.items():
+            try:
+                query.awaitTermination(POLL_S / len(queries))
+            except StreamingQueryException as exc:
+                raise _explain(exc, config) from None
+            reporter.poll(name, query)
+    for name, query in queries.items():
+        reporter.poll(name, query)
+        failure = query.exception()
+        if failure is not None:
+            raise _explain(failure, config) from None
+    return False
+
+
+def run_ingest(
+    spark: SparkSession,
+    config: Config,
+    stop: threading.Event | None = None,
+    echo: bool = True,
+) -> IngestResult:
+    """Run both queries. available-now: one after the other, each until caught up;
+    a processing-time trigger: both at once until `stop` is set (SIGTERM)."""
+    check_kafka(config)
+    stop = stop or threading.Event()
+    run_id = uuid.uuid4().hex[:12]
+    reporter = ProgressReporter(run_id, streams.BatchLedger(), echo=echo)
+    warehouse = absolute(config.storage.warehouse)
+    try:
+        first = streams.start_deliveries_query(spark, config, reporter.ledger)
+        if config.ingest.trigger == "available-now":
+            # The events query must start after deliveries caught up, so that it sees
+            # everything Kafka held when the run started.
+            stopped = _drive({streams.DELIVERIES_QUERY: first}, reporter, stop, config)
+            if not stopped:
+                second = streams.start_events_query(spark, config, reporter.ledger)
+                stopped = _drive({streams.EVENTS_QUERY: second}, reporter, stop, config)
+        else:
+            second = streams.start_events_query(spark, config, reporter.ledger)
+            queries = {streams.DELIVERIES_QUERY: first, streams.EVENTS_QUERY: second}
+            stopped = _drive(queries, reporter, stop, config)
+    finally:
+        for query in spark.streams.active:
+            query.stop()
+        reporter.flush(spark, warehouse, config.storage.database)
+    return IngestResult(run_id, reporter.totals, stopped)

@@ -1,0 +1,172 @@
+"""Idempotent MERGEs of valid deliveries into `events` (insert-only) and `entity_state`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from kafka_dedup import tables
+
+TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+MIN_LONG = -(2**63)
+MERGED_BY_STREAM = "stream"
+MERGED_BY_RECONCILE = "reconcile"
+FIRST_SEEN_ORDER = ("kafka_timestamp", "topic", "partition", "offset")
+
+
+@dataclass(frozen=True)
+class Txn:
+    """Delta idempotent-write identity: a re-run with the same (app_id, version) is skipped."""
+
+    app_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    unique_in_batch: int = 0
+    inserted: int = 0
+    duplicates_caught_by_merge: int = 0
+    state_updates: int = 0
+
+
+@contextmanager
+def idempotent(spark: SparkSession, txn: Txn | None) -> Iterator[None]:
+    """Set Delta's txnAppId/txnVersion for the writes inside, so a replayed batch is a no-op."""
+    if txn is None:
+        yield
+        return
+    spark.conf.set(TXN_APP_ID_CONF, txn.app_id)
+    spark.conf.set(TXN_VERSION_CONF, str(txn.version))
+    try:
+        yield
+    finally:
+        spark.conf.unset(TXN_APP_ID_CONF)
+        spark.conf.unset(TXN_VERSION_CONF)
+
+
+def dedup_batch(valid_df: DataFrame) -> DataFrame:
+    """One row per (key, event_id) inside a batch: the first-seen copy."""
+    first_seen = Window.partitionBy("key", "event_id").orderBy(*FIRST_SEEN_ORDER)
+    return (
+        valid_df.withColumn("_copy", F.row_number().over(first_seen))
+        .where(F.col("_copy") == 1)
+        .drop("_copy")
+    )
+
+
+def to_events(deliveries_df: DataFrame, merged_by: str) -> DataFrame:
+    """Valid deliveries shaped as `events` rows."""
+    return deliveries_df.select(
+        "key",
+        "event_id",
+        "event_type",
+        "event_time",
+        F.to_date("event_time").alias("event_date"),
+        "sequence",
+        "producer_id",
+        "payload",
+        "topic",
+        "partition",
+        "offset",
+        "kafka_timestamp",
+        F.current_timestamp().alias("ingested_at"),
+        F.lit(merged_by).alias("merged_by"),
+    )
+
+
+def version_order(prefix: str = "") -> list[Column]:
+    """Newest first: higher sequence (null lowest), then later event_time, then event_id."""
+    return [
+        F.coalesce(F.col(f"{prefix}sequence"), F.lit(MIN_LONG)).desc(),
+        F.col(f"{prefix}event_time").desc(),
+        F.col(f"{prefix}event_id").desc(),
+    ]
+
+
+def latest_per_key(events_df: DataFrame) -> DataFrame:
+    """One `entity_state` candidate per key: the newest version in the batch."""
+    newest = Window.partitionBy("key").orderBy(*version_order())
+    return (
+        events_df.withColumn("_rank", F.row_number().over(newest))
+        .where(F.col("_rank") == 1)
+        .select(
+            *tables.ENTITY_STATE_SCHEMA.fieldNames()[:-1],
+            F.current_timestamp().alias("updated_at"),
+        )
+    )
+
+
+def is_newer_version() -> Column:
+    """The source row is a strictly newer version than the target row (replays are not)."""
+    source_seq = F.coalesce(F.col("s.sequence"), F.lit(MIN_LONG))
+    target_seq = F.coalesce(F.col("t.sequence"), F.lit(MIN_LONG))
+    later_same_seq = (source_seq == target_seq) & (F.col("s.event_time") > F.col("t.event_time"))
+    return (source_seq > target_seq) | later_same_seq
+
+
+def _affected(metrics_df: DataFrame | None, column: str) -> int:
+    if metrics_df is None:
+        return 0
+    row = metrics_df.first()
+    return int(row[column]) if row is not None and row[column] is not None else 0
+
+
+def merge_events(events: DeltaTable, events_df: DataFrame, event_dates: list[date]) -> int:
+    """Insert-only MERGE; the ON clause names the batch's event dates so only those are scanned."""
+    dates = ", ".join(f"DATE'{d.isoformat()}'" for d in event_dates)
+    on = (
+        f"t.event_date IN ({dates}) AND t.event_date = s.event_date "
+        "AND t.key = s.key AND t.event_id = s.event_id"
+    )
+    metrics_df = (
+        events.alias("t").merge(events_df.alias("s"), on).whenNotMatchedInsertAll().execute()
+    )
+    return _affected(metrics_df, "num_inserted_rows")
+
+
+def merge_entity_state(state: DeltaTable, latest_df: DataFrame) -> int:
+    """Move each key to a strictly newer version; never back, and a replay changes nothing."""
+    metrics_df = (
+        state.alias("t")
+        .merge(latest_df.alias("s"), "t.key = s.key")
+        .whenMatchedUpdateAll(condition=is_newer_version())
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    return _affected(metrics_df, "num_affected_rows")
+
+
+def merge_deliveries(
+    spark: SparkSession,
+    warehouse: str,
+    database: str,
+    deliveries_df: DataFrame,
+    merged_by: str,
+    txn: Txn | None = None,
+) -> MergeCounts:
+    """Merge valid deliveries (deliveries columns) into events and entity_state, idempotently."""
+    valid_df = deliveries_df.where(F.col("parse_error").isNull())
+    events_df = to_events(dedup_batch(valid_df), merged_by).persist()
+    try:
+        event_dates = sorted(
+            r.event_date for r in events_df.select("event_date").distinct().collect()
+        )
+        if not event_dates:
+            return MergeCounts()
+        unique = events_df.count()
+        events = tables.ensure_table(spark, warehouse, database, tables.EVENTS)
+        state = tables.ensure_table(spark, warehouse, database, tables.ENTITY_STATE)
+        with idempotent(spark, txn):
+            inserted = merge_events(events, events_df, event_dates)
+            state_updates = merge_entity_state(state, latest_per_key(events_df))
+        return MergeCounts(unique, inserted, unique - inserted, state_updates)
+    finally:
+        events_df.unpersist()

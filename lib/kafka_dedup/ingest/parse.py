@@ -1,0 +1,159 @@
+"""Parse Kafka records into `deliveries` rows: envelope fields where valid, a reason where not."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from kafka_dedup import tables
+
+# Stable reason codes written to deliveries.parse_error and quarantine.reason.
+EMPTY_VALUE = "empty_value"
+INVALID_UTF8 = "invalid_utf8"
+INVALID_JSON = "invalid_json"
+MISSING_EVENT_ID = "missing_event_id"
+MISSING_EVENT_TIME = "missing_event_time"
+INVALID_EVENT_TIME = "invalid_event_time"
+INVALID_SEQUENCE = "invalid_sequence"
+MISSING_KEY = "missing_key"
+REASONS = (
+    EMPTY_VALUE,
+    INVALID_UTF8,
+    INVALID_JSON,
+    MISSING_EVENT_ID,
+    MISSING_EVENT_TIME,
+    INVALID_EVENT_TIME,
+    INVALID_SEQUENCE,
+    MISSING_KEY,
+)
+
+CORRUPT = "_corrupt_record"
+# Every field is read as a string so a wrong type marks one field, not the whole record;
+# Spark returns an object-valued string field (payload) as its JSON text.
+ENVELOPE_SCHEMA = T.StructType(
+    [
+        T.StructField(name, T.StringType())
+        for name in (
+            "event_id",
+            "event_type",
+            "event_time",
+            "sequence",
+            "producer_id",
+            "key",
+            "payload",
+            CORRUPT,
+        )
+    ]
+)
+JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
+# Spark casts also accept words such as 'yesterday' or 'now'; an event time must be ISO-8601.
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+INTEGER = r"^-?\d{1,18}$"
+
+
+def _blank(column: Column) -> Column:
+    return column.isNull() | (F.trim(column) == "")
+
+
+def with_envelope(kafka_df: DataFrame) -> DataFrame:
+    """Add `env` (the parsed JSON envelope) and `value_ok_utf8` to raw Kafka records."""
+    value_text = F.col("value").cast("string")
+    return kafka_df.withColumns(
+        {
+            "value_ok_utf8": F.expr("is_valid_utf8(cast(value as string))"),
+            "env": F.from_json(value_text, ENVELOPE_SCHEMA, JSON_OPTIONS),
+        }
+    )
+
+
+def parse_error(key: Column, env: Column, value: Column, bytes_ok_utf8: Column) -> Column:
+    """The first reason a record cannot be used, or null when it is a valid event."""
+    event_time = env["event_time"]
+    sequence = env["sequence"]
+    return (
+        F.when(value.isNull() | (F.length(value) == 0), F.lit(EMPTY_VALUE))
+        .when(~bytes_ok_utf8, F.lit(INVALID_UTF8))
+        .when(env[CORRUPT].isNotNull() | env.isNull(), F.lit(INVALID_JSON))
+        .when(_blank(env["event_id"]), F.lit(MISSING_EVENT_ID))
+        .when(_blank(event_time), F.lit(MISSING_EVENT_TIME))
+        .when(
+            ~F.trim(event_time).rlike(ISO_8601) | F.trim(event_time).try_cast("timestamp").isNull(),
+            F.lit(INVALID_EVENT_TIME),
+        )
+        .when(sequence.isNotNull() & ~F.trim(sequence).rlike(INTEGER), F.lit(INVALID_SEQUENCE))
+        .when(_blank(key), F.lit(MISSING_KEY))
+    )
+
+
+def error_detail(reason: Column, env: Column) -> Column:
+    """A short human-readable explanation of the reason."""
+    return (
+        F.when(reason == INVALID_JSON, F.lit("value is not a JSON object"))
+        .when(reason == INVALID_UTF8, F.lit("key or value is not valid UTF-8"))
+        .when(reason == EMPTY_VALUE, F.lit("value is null or empty (tombstone?)"))
+        .when(reason == MISSING_EVENT_ID, F.lit("envelope has no event_id"))
+        .when(reason == MISSING_EVENT_TIME, F.lit("envelope has no event_time"))
+        .when(
+            reason == INVALID_EVENT_TIME,
+            F.concat(F.lit("event_time is not ISO-8601: "), env["event_time"]),
+        )
+        .when(
+            reason == INVALID_SEQUENCE,
+            F.concat(F.lit("sequence is not an integer: "), env["sequence"]),
+        )
+        .when(reason == MISSING_KEY, F.lit("neither the Kafka key nor the envelope has a key"))
+    )
+
+
+def parse_deliveries(kafka_df: DataFrame) -> DataFrame:
+    """Kafka source rows -> deliveries rows (without ingest bookkeeping columns)."""
+    kafka_key = F.col("key").cast("string")
+    key_ok_utf8 = F.col("key").isNull() | F.expr("is_valid_utf8(cast(key as string))")
+    enveloped_df = with_envelope(kafka_df)
+    env = F.col("env")
+    key = F.when(~_blank(kafka_key), kafka_key).otherwise(env["key"])
+    bytes_ok = key_ok_utf8 & F.coalesce(F.col("value_ok_utf8"), F.lit(True))
+    reason = parse_error(key, env, F.col("value"), bytes_ok)
+    is_valid = reason.isNull()
+    return enveloped_df.select(
+        "topic",
+        "partition",
+        "offset",
+        F.col("timestamp").alias("kafka_timestamp"),
+        F.col("timestampType").alias("kafka_timestamp_type"),
+        F.col("key").alias("raw_key"),
+        F.col("value").alias("raw_value"),
+        F.col("headers"),
+        F.when(key_ok_utf8 & ~_blank(key), key).alias("key"),
+        F.when(~_blank(env["event_id"]), env["event_id"]).alias("event_id"),
+        env["event_type"].alias("event_type"),
+        F.when(is_valid, F.trim(env["event_time"]).try_cast("timestamp")).alias("event_time"),
+        F.when(is_valid, F.trim(env["sequence"]).try_cast("long")).alias("sequence"),
+        env["producer_id"].alias("producer_id"),
+        env["payload"].alias("payload"),
+        reason.alias("parse_error"),
+        error_detail(reason, env).alias("parse_error_detail"),
+    )
+
+
+def with_ingest_columns(deliveries_df: DataFrame, batch_id: int) -> DataFrame:
+    """Stamp ingest time and batch, and order columns as the deliveries table has them."""
+    return deliveries_df.withColumns(
+        {"ingested_at": F.current_timestamp(), "ingest_batch_id": F.lit(batch_id).cast("long")}
+    ).select(*tables.DELIVERIES_SCHEMA.fieldNames())
+
+
+def to_quarantine(deliveries_df: DataFrame) -> DataFrame:
+    """The malformed deliveries, shaped as quarantine rows."""
+    return deliveries_df.where(F.col("parse_error").isNotNull()).select(
+        "topic",
+        "partition",
+        "offset",
+        "kafka_timestamp",
+        "raw_key",
+        "raw_value",
+        F.col("parse_error").alias("reason"),
+        F.col("parse_error_detail").alias("detail"),
+        F.col("ingested_at").alias("quarantined_at"),
+    )

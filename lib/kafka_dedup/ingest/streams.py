@@ -1,0 +1,227 @@
+"""The two chained streaming queries: Kafka -> deliveries, and deliveries -> events/entity_state."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
+
+from kafka_dedup import tables
+from kafka_dedup.config import Config
+from kafka_dedup.ingest import merge, parse
+from kafka_dedup.session import absolute
+
+DELIVERIES_QUERY = "deliveries"
+EVENTS_QUERY = "events"
+QUERY_ID_WAIT_S = 60.0
+
+
+@dataclass
+class BatchFigures:
+    """What foreachBatch learns about one micro-batch (Spark's progress adds the rest)."""
+
+    records_read: int = 0
+    malformed: int = 0
+    unique_in_batch: int = 0
+    duplicates_caught_by_merge: int = 0
+    rows_inserted: int = 0
+    state_updates: int = 0
+
+
+@dataclass
+class BatchLedger:
+    """Figures per (query, batch_id), written by foreachBatch threads, read by the main loop."""
+
+    figures: dict[tuple[str, int], BatchFigures] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def put(self, query: str, batch_id: int, figures: BatchFigures) -> None:
+        with self.lock:
+            self.figures[(query, batch_id)] = figures
+
+    def pop(self, query: str, batch_id: int) -> BatchFigures | None:
+        with self.lock:
+            return self.figures.pop((query, batch_id), None)
+
+
+class QueryIdentity:
+    """The streaming query's id, known only after start(); it is stable across restarts
+    from the same checkpoint and new for a new checkpoint, which is what Delta's txnAppId
+    needs (a reused app id with a fresh checkpoint would skip real batches)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._id: str | None = None
+        self._ready = threading.Event()
+
+    def set(self, query_id: str) -> None:
+        self._id = query_id
+        self._ready.set()
+
+    def app_id(self) -> str:
+        if not self._ready.wait(QUERY_ID_WAIT_S):
+            raise RuntimeError(f"query {self.name} did not report its id")
+        return f"kafka-dedup-{self.name}-{self._id}"
+
+
+def kafka_source(spark: SparkSession, config: Config) -> DataFrame:
+    """The Kafka source with the configured topics, offsets and limits."""
+    kafka = config.kafka
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+        .option("startingOffsets", kafka.starting_offsets)
+        .option("failOnDataLoss", str(kafka.fail_on_data_loss).lower())
+        .option("includeHeaders", "true")
+    )
+    if kafka.topic_pattern:
+        reader = reader.option("subscribePattern", kafka.topic_pattern)
+    else:
+        reader = reader.option("subscribe", ",".join(kafka.topics))
+    if kafka.max_offsets_per_trigger > 0:
+        reader = reader.option("maxOffsetsPerTrigger", str(kafka.max_offsets_per_trigger))
+    for key, value in kafka.options.items():
+        reader = reader.option(key if key.startswith("kafka.") else f"kafka.{key}", value)
+    return reader.load()
+
+
+def _with_trigger(writer: DataStreamWriter, trigger: str) -> DataStreamWriter:
+    if trigger == "available-now":
+        return writer.trigger(availableNow=True)
+    return writer.trigger(processingTime=trigger)
+
+
+def write_deliveries_batch(
+    config: Config, identity: QueryIdentity, ledger: BatchLedger
+) -> Callable[[DataFrame, int], None]:
+    """foreachBatch body: append every record to deliveries, malformed ones to quarantine."""
+    warehouse = absolute(config.storage.warehouse)
+
+    def write(batch_df: DataFrame, batch_id: int) -> None:
+        spark = batch_df.sparkSession
+        deliveries_df = batch_df.transform(parse.parse_deliveries).transform(
+            parse.with_ingest_columns, batch_id=batch_id
+        )
+        # One Kafka read for the count and both writes.
+        deliveries_df = deliveries_df.localCheckpoint(eager=True)
+        try:
+            counts = deliveries_df.agg(
+                F.count(F.lit(1)).alias("read"),
+                F.count("parse_error").alias("malformed"),
+            ).first()
+            assert counts is not None
+            app_id = identity.app_id()
+            for name, rows_df in (
+                (tables.DELIVERIES, deliveries_df),
+                (tables.QUARANTINE, parse.to_quarantine(deliveries_df)),
+            ):
+                tables.ensure_table(spark, warehouse, config.storage.database, name)
+                (
+                    rows_df.write.format("delta")
+                    .mode("append")
+                    .option("txnAppId", app_id)
+                    .option("txnVersion", batch_id)
+                    .save(tables.location(warehouse, name))
+                )
+            ledger.put(
+                DELIVERIES_QUERY, batch_id, BatchFigures(int(counts.read), int(counts.malformed))
+            )
+        finally:
+            deliveries_df.unpersist()
+
+    return write
+
+
+def merge_events_batch(
+    config: Config, identity: QueryIdentity, ledger: BatchLedger
+) -> Callable[[DataFrame, int], None]:
+    """foreachBatch body: idempotent MERGEs of the watermark-deduplicated rows."""
+    warehouse = absolute(config.storage.warehouse)
+
+    def write(batch_df: DataFrame, batch_id: int) -> None:
+        txn = merge.Txn(identity.app_id(), batch_id)
+        # Each action on batch_df would run the dedup state operator again (and count its
+        # metrics again); materialise it once and cut the lineage.
+        rows_df = batch_df.localCheckpoint(eager=True)
+        counts = merge.merge_deliveries(
+            batch_df.sparkSession,
+            warehouse,
+            config.storage.database,
+            rows_df,
+            merge.MERGED_BY_STREAM,
+            txn,
+        )
+        ledger.put(
+            EVENTS_QUERY,
+            batch_id,
+            BatchFigures(
+                unique_in_batch=counts.unique_in_batch,
+                duplicates_caught_by_merge=counts.duplicates_caught_by_merge,
+                rows_inserted=counts.inserted,
+                state_updates=counts.state_updates,
+            ),
+        )
+
+    return write
+
+
+def dedup_stream(deliveries_df: DataFrame, watermark: str) -> DataFrame:
+    """Valid deliveries, deduplicated on (key, event_id) within the watermark delay."""
+    return (
+        deliveries_df.where(F.col("parse_error").isNull())
+        .withWatermark("event_time", watermark)
+        .dropDuplicatesWithinWatermark(["key", "event_id"])
+    )
+
+
+def start_deliveries_query(
+    spark: SparkSession, config: Config, ledger: BatchLedger
+) -> StreamingQuery:
+    """Kafka -> deliveries (+ quarantine): stateless, every record, idempotent per batch."""
+    identity = QueryIdentity(DELIVERIES_QUERY)
+    writer = (
+        kafka_source(spark, config)
+        .writeStream.queryName(f"kafka-dedup-{DELIVERIES_QUERY}")
+        .option("checkpointLocation", checkpoint(config, DELIVERIES_QUERY))
+        .foreachBatch(write_deliveries_batch(config, identity, ledger))
+    )
+    query = _with_trigger(writer, config.ingest.trigger).start()
+    identity.set(query.id)
+    return query
+
+
+def start_events_query(spark: SparkSession, config: Config, ledger: BatchLedger) -> StreamingQuery:
+    """deliveries -> watermark dedup -> MERGE into events and entity_state."""
+    warehouse = absolute(config.storage.warehouse)
+    tables.ensure_table(spark, warehouse, config.storage.database, tables.DELIVERIES)
+    identity = QueryIdentity(EVENTS_QUERY)
+    source_df = spark.readStream.format("delta").load(tables.location(warehouse, tables.DELIVERIES))
+    writer = (
+        source_df.transform(dedup_stream, watermark=config.ingest.watermark)
+        .writeStream.queryName(f"kafka-dedup-{EVENTS_QUERY}")
+        .option("checkpointLocation", checkpoint(config, EVENTS_QUERY))
+        .foreachBatch(merge_events_batch(config, identity, ledger))
+    )
+    query = _with_trigger(writer, config.ingest.trigger).start()
+    identity.set(query.id)
+    return query
+
+
+def checkpoint(config: Config, query: str) -> str:
+    return f"{absolute(config.storage.checkpoints).rstrip('/')}/{query}"
+
+
+def wait_until_idle(query: StreamingQuery, timeout_s: float) -> None:
+    """Let the micro-batch in flight finish (used before a graceful stop)."""
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and time.monotonic() < deadline:
+        status: dict[str, Any] = query.status
+        if not status.get("isTriggerActive", False):
+            return
+        time.sleep(0.2)
