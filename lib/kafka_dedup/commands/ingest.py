@@ -15,7 +15,7 @@ import signal
 import threading
 
 from kafka_dedup.commands.common import load_config
-from kafka_dedup.ingest.job import run_ingest
+from kafka_dedup.ingest.job import check_kafka, run_ingest
 from kafka_dedup.session import absolute, build_session
 
 NAME = "ingest"
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    check_kafka(config)  # before Spark starts: a bad broker or topic costs no JVM start-up
     spark = build_session(config)
     result = run_ingest(spark, config, stop)
     totals = result.totals

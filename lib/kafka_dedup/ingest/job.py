@@ -16,7 +16,7 @@ from kafka_dedup.ingest import streams
 from kafka_dedup.ingest.progress import IngestTotals, ProgressReporter
 from kafka_dedup.session import absolute
 
-POLL_S = 1.0
+POLL_S = 1
 GRACEFUL_STOP_S = 300.0
 METADATA_TIMEOUT_S = 10.0
 DATA_LOSS_MARKERS = ("failOnDataLoss", "data may have been lost", "OffsetOutOfRange")
@@ -89,7 +89,7 @@ def _drive(
             return True
         for name, query in queries.items():
             try:
-                query.awaitTermination(POLL_S / len(queries))
+                query.awaitTermination(POLL_S)
             except StreamingQueryException as exc:
                 raise _explain(exc, config) from None
             reporter.poll(name, query)

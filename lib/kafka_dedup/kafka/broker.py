@@ -76,7 +76,7 @@ class BrokerStatus:
     data_dir: Path
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -208,7 +208,7 @@ def start(port: int, data_dir: Path, timeout_s: float = 60.0) -> BrokerStatus:
             f"a broker (pid {running_pid}) already uses {data_dir} but does not answer on "
             f"{bootstrap}: run `kafka-dedup broker stop --data-dir {data_dir}` first"
         )
-    if not _port_free(port):
+    if not port_free(port):
         raise BrokerError(
             f"port {port} on {HOST} is already in use: stop what holds it or pass another --port"
         )

@@ -49,15 +49,19 @@ def publish(
     topic: str,
     phases: tuple[str, ...],
     progress: Callable[[int, int], None] | None = None,
+    indices: range | None = None,
 ) -> Coordinates:
-    """Send the records of the given phases in order; return index -> (topic, partition, offset).
+    """Send the records of the given phases (and index range) in order.
+
+    Returns index -> (topic, partition, offset) of each record sent.
 
     Every record goes through the idempotent producer; a producer retry is simulated the way
     a non-idempotent producer causes it: the same bytes and timestamp written a second time.
     """
     coordinates: Coordinates = {}
     producer = EventProducer(bootstrap_servers, producer_id="kafka-dedup-simulator")
-    selected = [i for i, record in enumerate(stream.records) if record.phase in phases]
+    candidates = indices if indices is not None else range(len(stream.records))
+    selected = [i for i in candidates if stream.records[i].phase in phases]
     timestamps: dict[tuple[bytes | None, bytes | None], int] = {}
 
     def remember(index: int) -> Callable[[object, object], None]:

@@ -70,7 +70,6 @@ class Record:
     event_time: str | None = None
     producer_id: str | None = None
     reason: str | None = None
-    copy_of: int | None = None  # index of the record this one duplicates (same timestamp)
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -200,11 +199,11 @@ def generate(
             records.append(_record(MAIN, REPLAY, events[0], producer_of(0), last + 5))
     originals = [i for i, r in enumerate(records) if r.cls in (ORIGINAL, OUT_OF_ORDER)]
     for index in rng.sample(originals, round(len(originals) * mix.producer_retry)):
-        copy = replace(records[index], cls=PRODUCER_RETRY, copy_of=index)
-        records.append(replace(copy, send_at=copy.send_at + 0.001))
+        original = records[index]
+        records.append(replace(original, cls=PRODUCER_RETRY, send_at=original.send_at + 0.001))
     for index in rng.sample(originals, round(len(originals) * mix.app_resend)):
         original = records[index]
-        stage = [t for t, _ in LIFECYCLE].index(original.event_type)
+        stage = [t for t, _ in LIFECYCLE].index(original.event_type or "")
         event = _event_of(original, start)
         resend = _record(
             MAIN, APP_RESEND, event, producer_of(stage, 2), original.send_at + rng.uniform(30, 600)

@@ -1,0 +1,109 @@
+"""parse_deliveries: every reason code, key fallback, and the fields of a valid envelope."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from kafka_dedup.ingest import parse
+
+KAFKA_SCHEMA = T.StructType(
+    [
+        T.StructField("key", T.BinaryType()),
+        T.StructField("value", T.BinaryType()),
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("timestamp", T.TimestampType()),
+        T.StructField("timestampType", T.IntegerType()),
+        T.StructField(
+            "headers",
+            T.ArrayType(
+                T.StructType(
+                    [T.StructField("key", T.StringType()), T.StructField("value", T.BinaryType())]
+                )
+            ),
+        ),
+    ]
+)
+TS = dt.datetime(2026, 11, 25, 10, 0)
+VALID = (
+    b'{"event_id":"e1","event_type":"order.paid","event_time":"2026-11-25T10:00:00Z",'
+    b'"sequence":3,"producer_id":"checkout-1","payload":{"amount":42.5}}'
+)
+
+
+def kafka_rows(spark: SparkSession, rows: list[tuple[bytes | None, bytes | None]]) -> DataFrame:
+    return spark.createDataFrame(
+        [(k, v, "orders", 0, i, TS, 0, None) for i, (k, v) in enumerate(rows)], KAFKA_SCHEMA
+    )
+
+
+def parsed(spark: SparkSession, key: bytes | None, value: bytes | None) -> T.Row:
+    row = kafka_rows(spark, [(key, value)]).transform(parse.parse_deliveries).first()
+    assert row is not None
+    return row
+
+
+def test_valid_envelope_is_parsed_into_columns(spark: SparkSession) -> None:
+    row = parsed(spark, b"order-1", VALID)
+    assert row.parse_error is None
+    assert (row.key, row.event_id, row.event_type) == ("order-1", "e1", "order.paid")
+    assert row.event_time == dt.datetime(2026, 11, 25, 10, 0)
+    assert (row.sequence, row.producer_id, row.payload) == (3, "checkout-1", '{"amount":42.5}')
+    assert (row.topic, row.partition, row.offset, row.raw_key) == ("orders", 0, 0, b"order-1")
+
+
+def test_envelope_key_is_the_fallback_and_optional_fields_may_be_missing(
+    spark: SparkSession,
+) -> None:
+    value = b'{"key":"order-9","event_id":"e2","event_time":"2026-11-25T10:00:00.5+01:00"}'
+    row = parsed(spark, None, value)
+    assert row.parse_error is None
+    assert (row.key, row.sequence, row.producer_id, row.payload) == ("order-9", None, None, None)
+    assert row.event_time == dt.datetime(2026, 11, 25, 9, 0, 0, 500000)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        (b"k", None, parse.EMPTY_VALUE),
+        (b"k", b"", parse.EMPTY_VALUE),
+        (b"k", b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z", "x": "caf\xe9"}',
+         parse.INVALID_UTF8),
+        (b"\xff\xfe", VALID, parse.INVALID_UTF8),
+        (b"k", b"not json", parse.INVALID_JSON),
+        (b"k", b"[1, 2]", parse.INVALID_JSON),
+        (b"k", b'{"event_id": "e1", "event_time": ', parse.INVALID_JSON),
+        (b"k", b'{"event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_EVENT_ID),
+        (b"k", b'{"event_id": "  ", "event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_EVENT_ID),
+        (b"k", b'{"event_id": "e"}', parse.MISSING_EVENT_TIME),
+        (b"k", b'{"event_id": "e", "event_time": "yesterday"}', parse.INVALID_EVENT_TIME),
+        (b"k", b'{"event_id": "e", "event_time": "2026-13-45T10:00"}', parse.INVALID_EVENT_TIME),
+        (b"k", b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z", "sequence": "x"}',
+         parse.INVALID_SEQUENCE),
+        (None, b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_KEY),
+        (b"", b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_KEY),
+    ],
+)  # fmt: skip
+def test_malformed_records_get_their_reason(
+    spark: SparkSession, key: bytes | None, value: bytes | None, reason: str
+) -> None:
+    row = parsed(spark, key, value)
+    assert row.parse_error == reason
+    assert row.parse_error_detail is not None
+    assert row.event_time is None
+
+
+def test_quarantine_rows_are_the_malformed_ones(spark: SparkSession) -> None:
+    deliveries_df = (
+        kafka_rows(spark, [(b"k", VALID), (b"k", b"oops"), (None, None)])
+        .transform(parse.parse_deliveries)
+        .transform(parse.with_ingest_columns, batch_id=7)
+    )
+    rows = sorted(deliveries_df.transform(parse.to_quarantine).collect(), key=lambda r: r.offset)
+    assert [(r.offset, r.reason) for r in rows] == [(1, "invalid_json"), (2, "empty_value")]
+    assert {r.ingest_batch_id for r in deliveries_df.collect()} == {7}
