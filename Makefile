@@ -8,11 +8,17 @@ BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
 JARS_DIR := build/jars
 JARS_STAMP := $(JARS_DIR)/.resolved
+# checkov pins boto3/botocore/networkx/packaging versions that conflict with the project's own,
+# so the IaC security scanner lives in its own virtualenv.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+CHECKOV_VERSION := 3.3.30
+AWS_TEMPLATES := infra/aws/kafka-dedup.yaml
 MVN := mvn -B -q -s infra/jvm/settings.xml -f infra/jvm/pom.xml
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean
+.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-reconcile bench-forensics postgres-bin
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -35,13 +41,42 @@ $(JARS_STAMP): infra/jvm/pom.xml infra/jvm/settings.xml
 	$(MVN) -P broker package
 	@touch $@
 
-test: setup ## run the whole test suite (starts its own broker and Spark)
+demo: setup ## the main job on embedded defaults: broker, seeded duplicates, ingest, summary
+	$(BIN)/python -m kafka_dedup.demo
+
+bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline, MERGE vs table size
+	$(BIN)/python bench/ingest/bench_ingest.py
+
+bench-reconcile: setup ## benchmark: reconcile 10M events vs 10M side effects (Spark vs DuckDB)
+	$(BIN)/python bench/reconcile/bench_reconcile.py
+
+bench-forensics: setup ## benchmark: cold forensics summary/trace on 1M deliveries, DuckDB vs Spark
+	$(BIN)/python bench/forensics/bench_forensics.py
+
+# The downstream tests start a throwaway PostgreSQL server: install Debian's package once.
+postgres-bin: ## install PostgreSQL server binaries (Debian package) when they are missing
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
+
+test: setup postgres-bin ## run the whole test suite (starts its own broker and Spark)
 	$(BIN)/python -m pytest
 
-lint: setup ## ruff check, ruff format --check, mypy on lib/
+lint: setup $(TOOLS_STAMP) ## ruff, mypy on lib/, cfn-lint and checkov on infra/aws
 	$(BIN)/ruff check lib jobs tests bench
 	$(BIN)/ruff format --check lib jobs tests bench
 	$(BIN)/mypy
+	$(BIN)/cfn-lint $(AWS_TEMPLATES)
+	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		$(addprefix -f ,$(AWS_TEMPLATES))
+
+$(TOOLS_STAMP):
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install -q 'checkov==$(CHECKOV_VERSION)'
+	@touch $@
+
+aws-package: setup ## build the EMR Serverless job bundle locally (kafka-dedup aws package --no-upload)
+	$(BIN)/kafka-dedup aws package --no-upload
 
 format: setup ## format the code with ruff
 	$(BIN)/ruff check --fix lib jobs tests bench

@@ -10,17 +10,30 @@ from collections.abc import Sequence
 from kafka_dedup import __version__
 from kafka_dedup.errors import UserError
 
-# Each module defines NAME, HELP, add_arguments(parser) and run(args) -> int.
-COMMAND_MODULES = (
-    "kafka_dedup.commands.broker",
-    "kafka_dedup.commands.produce",
-    "kafka_dedup.commands.ingest",
-)
+# name -> one-line help. Each kafka_dedup.commands.<name> module defines add_arguments(parser)
+# and run(args) -> int, and its docstring is the command's description. Only the chosen
+# command's module is imported: a DuckDB query should not pay for importing Spark.
+COMMANDS = {
+    "broker": "start, stop or check the local Kafka broker",
+    "produce": "publish a seeded stream with duplicates and write its ground-truth manifest",
+    "ingest": "stream Kafka topics into deliveries, events and entity_state (Delta)",
+    "reconcile": "reconcile downstream side effects of one day against the event log",
+    "downstream": "run the reference payments consumer (naive or idempotent) on a SQL database",
+    "sql": "run SQL (read-only by default) over the warehouse tables, on DuckDB or Spark",
+    "forensics": "ready duplicate-forensics queries: summary, top-keys, trace, gaps, as-of",
+    "aws": "deploy, package, submit and follow the jobs on EMR Serverless",
+}
 
 EXIT_ERROR = 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (the first token that is one)."""
+    return next((token for token in argv if token in COMMANDS), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with argv, only the chosen command's module is imported (all without)."""
     parser = argparse.ArgumentParser(
         prog="kafka-dedup",
         description=(
@@ -35,10 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="TOML config file (defaults < file < KAFKA_DEDUP_* env < flags)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module_name in COMMAND_MODULES:
-        module = importlib.import_module(module_name)
+    chosen = None if argv is None else _chosen(argv)
+    for name, summary in COMMANDS.items():
+        if argv is not None and name != chosen:
+            subparsers.add_parser(name, help=summary)
+            continue
+        module = importlib.import_module(f"kafka_dedup.commands.{name}")
         sub = subparsers.add_parser(
-            module.NAME, help=module.HELP, description=module.__doc__, formatter_class=_Formatter
+            name, help=summary, description=module.__doc__, formatter_class=_Formatter
         )
         sub.add_argument(
             "--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML config file"
@@ -48,13 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Show defaults and keep the module docstrings' line breaks."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the module docstrings' line breaks (each option's help states its default)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the sub-command, and turn known errors into one line and an exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except UserError as exc:

@@ -83,6 +83,30 @@ class S3Config:
 
 
 @dataclass(frozen=True)
+class AwsConfig:
+    """EMR Serverless deployment; empty values are read from the CloudFormation stack's outputs."""
+
+    region: str = ""  # empty: the standard AWS chain (AWS_REGION, profile)
+    endpoint_url: str = ""  # a local AWS emulator (tests); empty: the real AWS endpoints
+    stack_name: str = "kafka-dedup"
+    template: str = "infra/aws/kafka-dedup.yaml"
+    parameters: dict[str, str] = field(default_factory=dict)  # CloudFormation parameters
+    release_label: str = "emr-spark-8.0.0"
+    python_version: str = "3.11"  # the runtime's Python: binary wheels are chosen for it
+    platform: str = "manylinux_2_28_x86_64"  # runtime wheels: Amazon Linux 2023, glibc 2.34
+    application_id: str = ""
+    execution_role_arn: str = ""
+    artifacts_uri: str = ""  # s3://bucket/prefix for the job bundle
+    logs_uri: str = ""  # s3://bucket/prefix for driver and executor logs
+    warehouse: str = ""  # the job runs' warehouse, e.g. s3a://bucket/warehouse
+    checkpoints: str = ""
+    bundle_dir: str = "build/aws"
+    runtime_provided: tuple[str, ...] = ("pyspark", "py4j")  # Python packages not to bundle
+    jars: tuple[str, ...] = ()  # extra local jars for the job runs (e.g. aws-msk-iam-auth)
+    spark_conf: dict[str, str] = field(default_factory=dict)  # extra --conf for job runs
+
+
+@dataclass(frozen=True)
 class Config:
     spark: SparkConfig = field(default_factory=SparkConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
@@ -90,6 +114,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     s3: S3Config = field(default_factory=S3Config)
+    aws: AwsConfig = field(default_factory=AwsConfig)
     reconcile: dict[str, Any] = field(default_factory=dict)  # parsed by kafka_dedup.reconcile
 
 

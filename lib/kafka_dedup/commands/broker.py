@@ -13,8 +13,6 @@ from pathlib import Path
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.kafka import broker
 
-NAME = "broker"
-HELP = "start, stop or check the local Kafka broker"
 FLAGS = {"port": ("broker", "port"), "data_dir": ("broker", "data_dir")}
 
 

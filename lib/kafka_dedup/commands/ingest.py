@@ -18,8 +18,6 @@ from kafka_dedup.commands.common import load_config
 from kafka_dedup.ingest.job import check_kafka, run_ingest
 from kafka_dedup.session import absolute, build_session
 
-NAME = "ingest"
-HELP = "stream Kafka topics into deliveries, events and entity_state (Delta)"
 FLAGS = {
     "bootstrap_servers": ("kafka", "bootstrap_servers"),
     "topics": ("kafka", "topics"),

@@ -17,8 +17,6 @@ from kafka_dedup.commands.common import load_config
 from kafka_dedup.errors import UserError
 from kafka_dedup.kafka import publish, simulator
 
-NAME = "produce"
-HELP = "publish a seeded stream with duplicates and write its ground-truth manifest"
 FLAGS = {"bootstrap_servers": ("kafka", "bootstrap_servers")}
 PHASES = {
     "main": (simulator.MAIN,),

@@ -151,10 +151,19 @@ def merge_deliveries(
     deliveries_df: DataFrame,
     merged_by: str,
     txn: Txn | None = None,
+    create_tables: bool = True,
+    unique_input: bool = False,
 ) -> MergeCounts:
-    """Merge valid deliveries (deliveries columns) into events and entity_state, idempotently."""
+    """Merge valid deliveries (deliveries columns) into events and entity_state, idempotently.
+
+    unique_input=True: the caller guarantees one row per (key, event_id) (the stream's
+    dedup operator does), so the in-batch dedup is skipped. create_tables=False skips the
+    existence checks when the caller created the tables already."""
     valid_df = deliveries_df.where(F.col("parse_error").isNull())
-    events_df = to_events(dedup_batch(valid_df), merged_by).persist()
+    unique_df = valid_df if unique_input else dedup_batch(valid_df)
+    # Computed once: the source may be a micro-batch whose every re-run would execute the
+    # streaming dedup operator again.
+    events_df = to_events(unique_df, merged_by).localCheckpoint(eager=True)
     try:
         event_dates = sorted(
             r.event_date for r in events_df.select("event_date").distinct().collect()
@@ -162,8 +171,11 @@ def merge_deliveries(
         if not event_dates:
             return MergeCounts()
         unique = events_df.count()
-        events = tables.ensure_table(spark, warehouse, database, tables.EVENTS)
-        state = tables.ensure_table(spark, warehouse, database, tables.ENTITY_STATE)
+        if create_tables:
+            tables.ensure_table(spark, warehouse, database, tables.EVENTS)
+            tables.ensure_table(spark, warehouse, database, tables.ENTITY_STATE)
+        events = DeltaTable.forPath(spark, tables.location(warehouse, tables.EVENTS))
+        state = DeltaTable.forPath(spark, tables.location(warehouse, tables.ENTITY_STATE))
         with idempotent(spark, txn):
             inserted = merge_events(events, events_df, event_dates)
             state_updates = merge_entity_state(state, latest_per_key(events_df))

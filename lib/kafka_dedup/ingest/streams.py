@@ -104,7 +104,6 @@ def write_deliveries_batch(
     warehouse = absolute(config.storage.warehouse)
 
     def write(batch_df: DataFrame, batch_id: int) -> None:
-        spark = batch_df.sparkSession
         deliveries_df = batch_df.transform(parse.parse_deliveries).transform(
             parse.with_ingest_columns, batch_id=batch_id
         )
@@ -121,7 +120,6 @@ def write_deliveries_batch(
                 (tables.DELIVERIES, deliveries_df),
                 (tables.QUARANTINE, parse.to_quarantine(deliveries_df)),
             ):
-                tables.ensure_table(spark, warehouse, config.storage.database, name)
                 (
                     rows_df.write.format("delta")
                     .mode("append")
@@ -146,16 +144,16 @@ def merge_events_batch(
 
     def write(batch_df: DataFrame, batch_id: int) -> None:
         txn = merge.Txn(identity.app_id(), batch_id)
-        # Each action on batch_df would run the dedup state operator again (and count its
-        # metrics again); materialise it once and cut the lineage.
-        rows_df = batch_df.localCheckpoint(eager=True)
+        # dropDuplicatesWithinWatermark already leaves one row per (key, event_id) in a batch.
         counts = merge.merge_deliveries(
             batch_df.sparkSession,
             warehouse,
             config.storage.database,
-            rows_df,
+            batch_df,
             merge.MERGED_BY_STREAM,
             txn,
+            create_tables=False,
+            unique_input=True,
         )
         ledger.put(
             EVENTS_QUERY,
@@ -184,6 +182,7 @@ def start_deliveries_query(
     spark: SparkSession, config: Config, ledger: BatchLedger
 ) -> StreamingQuery:
     """Kafka -> deliveries (+ quarantine): stateless, every record, idempotent per batch."""
+    ensure_tables(spark, config, (tables.DELIVERIES, tables.QUARANTINE))
     identity = QueryIdentity(DELIVERIES_QUERY)
     writer = (
         kafka_source(spark, config)
@@ -199,7 +198,7 @@ def start_deliveries_query(
 def start_events_query(spark: SparkSession, config: Config, ledger: BatchLedger) -> StreamingQuery:
     """deliveries -> watermark dedup -> MERGE into events and entity_state."""
     warehouse = absolute(config.storage.warehouse)
-    tables.ensure_table(spark, warehouse, config.storage.database, tables.DELIVERIES)
+    ensure_tables(spark, config, (tables.DELIVERIES, tables.EVENTS, tables.ENTITY_STATE))
     identity = QueryIdentity(EVENTS_QUERY)
     source_df = spark.readStream.format("delta").load(tables.location(warehouse, tables.DELIVERIES))
     writer = (
@@ -211,6 +210,13 @@ def start_events_query(spark: SparkSession, config: Config, ledger: BatchLedger)
     query = _with_trigger(writer, config.ingest.trigger).start()
     identity.set(query.id)
     return query
+
+
+def ensure_tables(spark: SparkSession, config: Config, names: tuple[str, ...]) -> None:
+    """Create (once, before the query starts) the tables its batches write."""
+    warehouse = absolute(config.storage.warehouse)
+    for name in names:
+        tables.ensure_table(spark, warehouse, config.storage.database, name)
 
 
 def checkpoint(config: Config, query: str) -> str:

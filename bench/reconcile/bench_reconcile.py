@@ -1,0 +1,220 @@
+"""Reconcile benchmark (not a test): 10M events against ~10M charges with 1% planted findings.
+
+1. Generate once (cached under build/bench/reconcile): the warehouse (events, deliveries,
+   entity_state as Delta) and the charges (Parquet), see generate.py.
+2. DuckDB: the same classification over the same Parquet files (duckdb_reference.py).
+3. Spark: `kafka-dedup reconcile` as a user runs it, in its own process (session start
+   included), on a hard-linked copy of the warehouse so the cached input stays pristine.
+Both must find exactly the planted counts. Writes bench/reconcile/results.json and results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb_reference
+import generate
+
+from kafka_dedup import config as config_mod
+from kafka_dedup.session import build_session
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent.parent
+TARGET_S = 120.0
+
+
+def hardware() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "load_avg_1m_at_start": os.getloadavg()[0],
+    }
+
+
+def ensure_input(folder: Path, n_events: int, regenerate: bool) -> float:
+    """Generate the input unless the cache holds it; returns seconds spent generating."""
+    stamp = folder / "pristine" / "generated.json"
+    if stamp.is_file() and not regenerate and json.loads(stamp.read_text())["events"] == n_events:
+        return 0.0
+    shutil.rmtree(folder / "pristine", ignore_errors=True)
+    config = config_mod.load(
+        environ={},
+        flags={
+            "spark": {
+                "master": "local[2]",
+                "shuffle_partitions": 8,
+                "conf": {"spark.ui.enabled": "false"},
+            },
+            "storage": {
+                "warehouse": str(folder / "pristine" / "warehouse"),
+                "database": "bench_gen",
+            },
+        },
+    )
+    started = time.monotonic()
+    spark = build_session(config)
+    generate.generate(spark, folder / "pristine", n_events)
+    spark.stop()
+    took = time.monotonic() - started
+    stamp.write_text(json.dumps({"events": n_events, "generate_s": round(took, 1)}))
+    return took
+
+
+def spark_run(
+    folder: Path, shuffle_partitions: int, driver_memory: str
+) -> tuple[float, dict[str, Any]]:
+    """`kafka-dedup reconcile` on a hard-linked copy; returns (wall seconds, JSON summary)."""
+    run_dir = folder / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    # Delta never rewrites a file in place, so hard links keep the pristine copy intact
+    subprocess.run(["cp", "-al", str(folder / "pristine" / "warehouse"), str(run_dir)], check=True)
+    config = run_dir / "bench.toml"
+    config.write_text(f"""
+[spark]
+master = "local[2]"
+shuffle_partitions = {shuffle_partitions}
+conf = {{ "spark.ui.enabled" = "false", "spark.driver.memory" = "{driver_memory}" }}
+
+[storage]
+database = "bench_reconcile"
+
+[reconcile]
+report_dir = "{run_dir / "reports"}"
+
+[[reconcile.sources]]
+name = "payments"
+format = "parquet"
+path = "{folder / "pristine" / "charges"}"
+key_column = "order_id"
+effect_id_column = "charge_id"
+effect_time_column = "charged_at"
+expects_event_types = ["order.paid"]
+compare = {{ "payload.amount" = "amount" }}
+""")
+    day = generate.BENCH_DAY.isoformat()
+    as_of = (generate.BENCH_DAY + timedelta(days=2)).isoformat()
+    command = [
+        str(Path(sys.executable).parent / "kafka-dedup"),
+        "reconcile",
+        "--config",
+        str(config),
+        "--date",
+        day,
+        "--warehouse",
+        str(run_dir / "warehouse"),
+        "--as-of",
+        as_of,
+        "--json",
+    ]
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=run_dir)
+    took = time.monotonic() - started
+    if done.returncode not in (0, 3):
+        sys.exit(f"reconcile failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    print(done.stderr, file=sys.stderr)
+    return took, json.loads(done.stdout)
+
+
+def write_results(result: dict[str, Any]) -> None:
+    (HERE / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    spark, duck = result["spark"], result["duckdb"]
+    verdict = "met" if spark["wall_s"] <= TARGET_S else "NOT met"
+    lines = [
+        "# Reconcile benchmark",
+        "",
+        f"Run {result['when']} by `make bench-reconcile` on {result['hardware']['cpu']}, "
+        f"{result['hardware']['cores']} cores, {result['hardware']['memory_gib']} GiB "
+        f"(1-minute load average at start: {result['hardware']['load_avg_1m_at_start']:.1f}).",
+        "",
+        f"Input: {result['events']:,} events, {result['charges']:,} charges (Parquet), "
+        f"{result['events']:,} deliveries; 1% planted discrepancies.",
+        "",
+        "| engine | what is timed | seconds |",
+        "| --- | --- | --- |",
+        f"| Spark (`kafka-dedup reconcile`, local[2], {spark['driver_memory']} heap, "
+        f"{spark['shuffle_partitions']} shuffle partitions) | whole process: JVM and session start, "
+        f"UNMERGED merge, classification, Delta writes, report | {spark['wall_s']:.1f} |",
+        f"| Spark | the job alone (`duration_s` of the summary) | {spark['job_s']:.1f} |",
+        f"| DuckDB {duck['version']} (2 threads) | classification only, into in-memory tables, "
+        f"no writes | {duck['wall_s']:.1f} |",
+        "",
+        f"Target (Spark run <= {TARGET_S:.0f} s): **{verdict}**.",
+        "",
+        "| class | planted | Spark | DuckDB |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {k} | {result['expected'][k]:,} | {spark['totals'][k]:,} | {duck['counts'][k]:,} |"
+            for k in result["expected"]
+        ),
+        "",
+    ]
+    (HERE / "results.md").write_text("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--folder", type=Path, default=ROOT / "build" / "bench" / "reconcile")
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--shuffle-partitions", type=int, default=16)
+    parser.add_argument("--driver-memory", default="8g", help="local mode: the whole heap")
+    args = parser.parse_args()
+    if args.events % generate.PLANT_EVERY:
+        sys.exit(f"--events must be a multiple of {generate.PLANT_EVERY}")
+    hw = hardware()
+    generate_s = ensure_input(args.folder, args.events, args.regenerate)
+    print(f"input ready ({generate_s:.0f} s generating)", file=sys.stderr)
+    import duckdb
+
+    day_start = datetime.combine(generate.BENCH_DAY, datetime.min.time(), timezone.utc)
+    started = time.monotonic()
+    counts = duckdb_reference.classify(
+        args.folder / "pristine" / "warehouse", args.folder / "pristine" / "charges", day_start, 2
+    )
+    duck_s = time.monotonic() - started
+    print(f"duckdb: {duck_s:.1f} s {counts}", file=sys.stderr)
+    spark_s, summary = spark_run(args.folder, args.shuffle_partitions, args.driver_memory)
+    expected = generate.expected_counts(args.events)
+    totals = {k: summary["totals"][k] for k in expected}
+    result = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "hardware": hw,
+        "events": args.events,
+        "charges": summary["by_source"]["payments"]["effects_read"],
+        "expected": expected,
+        "spark": {
+            "wall_s": round(spark_s, 1),
+            "job_s": summary["duration_s"],
+            "totals": totals,
+            "shuffle_partitions": args.shuffle_partitions,
+            "driver_memory": args.driver_memory,
+        },
+        "duckdb": {"version": duckdb.__version__, "wall_s": round(duck_s, 1), "counts": counts},
+    }
+    write_results(result)
+    print((HERE / "results.md").read_text())
+    if totals != expected or counts != expected:
+        sys.exit("the engines did not find exactly the planted discrepancies")
+
+
+if __name__ == "__main__":
+    main()

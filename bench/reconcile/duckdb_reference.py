@@ -1,0 +1,104 @@
+"""The same classification in DuckDB over the same Parquet files: the single-node reference.
+
+It reads the Delta tables' data files as plain Parquet (the generated tables have no deleted
+files), applies the same window, grace and tolerance as the Spark job, materialises the
+findings of each class into tables and counts them. It writes nothing back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+TOLERANCE = 0.005
+LOOKBACK = timedelta(days=1)
+LATE_LOOKBACK = timedelta(days=7)
+GRACE = timedelta(hours=1)
+
+SQL = """
+CREATE VIEW deliveries AS SELECT * FROM read_parquet('{warehouse}/deliveries/*.parquet');
+CREATE VIEW events AS SELECT * FROM read_parquet('{warehouse}/events/*/*.parquet',
+                                                 hive_partitioning = true);
+CREATE VIEW charges AS SELECT * FROM read_parquet('{charges}/*.parquet');
+
+CREATE TABLE unmerged AS
+SELECT d.key, d.event_id, min(d.event_type) AS event_type, min(d.event_time) AS event_time,
+       min(d.payload) AS payload, count(*) AS copies
+FROM deliveries d ANTI JOIN events e ON d.key = e.key AND d.event_id = e.event_id
+WHERE d.parse_error IS NULL AND d.event_time >= TIMESTAMPTZ '{late_start}'
+  AND d.event_time < TIMESTAMPTZ '{day_end}'
+GROUP BY d.key, d.event_id;
+
+CREATE VIEW log AS
+SELECT key, event_id, event_type, event_time, payload FROM events
+UNION ALL SELECT key, event_id, event_type, event_time, payload FROM unmerged;
+
+CREATE TABLE window_events AS SELECT * FROM log
+WHERE event_time >= TIMESTAMPTZ '{window_start}' AND event_time < TIMESTAMPTZ '{window_end}';
+CREATE TABLE window_charges AS SELECT * FROM charges
+WHERE event_id IS NOT NULL AND charged_at >= TIMESTAMPTZ '{window_start}'
+  AND charged_at < TIMESTAMPTZ '{window_end}';
+
+CREATE TABLE per_event AS
+SELECT e.event_id, e.event_type, e.event_time, count(c.charge_id) AS effects
+FROM window_events e LEFT JOIN window_charges c USING (event_id)
+WHERE e.event_time >= TIMESTAMPTZ '{day_start}' AND e.event_time < TIMESTAMPTZ '{day_end}'
+GROUP BY ALL;
+
+CREATE TABLE missing AS SELECT * FROM per_event
+WHERE event_type = 'order.paid' AND effects < 1
+  AND event_time + INTERVAL '{grace_s} seconds' <= TIMESTAMPTZ '{as_of}';
+CREATE TABLE duplicate AS SELECT * FROM per_event WHERE effects > 1;
+CREATE TABLE mismatch AS
+SELECT e.event_id, c.charge_id, 'payload.amount' AS field
+FROM window_events e JOIN window_charges c USING (event_id)
+WHERE e.event_time >= TIMESTAMPTZ '{day_start}' AND e.event_time < TIMESTAMPTZ '{day_end}'
+  AND abs(CAST(json_extract_string(e.payload, '$.amount') AS DOUBLE) - c.amount) > {tolerance}
+UNION ALL
+SELECT e.event_id, c.charge_id, 'key' AS field
+FROM window_events e JOIN window_charges c USING (event_id)
+WHERE e.event_time >= TIMESTAMPTZ '{day_start}' AND e.event_time < TIMESTAMPTZ '{day_end}'
+  AND e.key IS DISTINCT FROM c.order_id;
+CREATE TABLE orphan AS
+SELECT c.event_id, list(c.charge_id ORDER BY c.charged_at, c.charge_id) AS charge_ids
+FROM window_charges c ANTI JOIN log e ON e.event_id = c.event_id
+WHERE c.charged_at >= TIMESTAMPTZ '{day_start}' AND c.charged_at < TIMESTAMPTZ '{day_end}'
+GROUP BY c.event_id;
+"""
+
+
+def classify(warehouse: Path, charges: Path, day_start: datetime, threads: int) -> dict[str, int]:
+    """Run the classification; returns the count of findings per class."""
+    day_end = day_start + timedelta(days=1)
+    as_of = day_end + timedelta(days=1)
+    values = {
+        "warehouse": warehouse,
+        "charges": charges,
+        "tolerance": TOLERANCE,
+        "day_start": day_start.isoformat(),
+        "day_end": day_end.isoformat(),
+        "window_start": (day_start - LOOKBACK).isoformat(),
+        "window_end": (day_end + LOOKBACK).isoformat(),
+        "late_start": (day_start - LATE_LOOKBACK).isoformat(),
+        "grace_s": int(GRACE.total_seconds()),
+        "as_of": as_of.isoformat(),
+    }
+    conn = duckdb.connect()
+    conn.execute(f"SET threads = {threads}; SET TimeZone = 'UTC';")
+    conn.execute(SQL.format(**values))
+    counts = {}
+    for kind in ("missing", "duplicate", "orphan", "mismatch", "unmerged"):
+        row = conn.execute(f"SELECT count(*) FROM {kind}").fetchone()
+        counts[kind.upper()] = int(row[0]) if row else 0
+    conn.close()
+    return counts
+
+
+if __name__ == "__main__":  # a quick manual check: python duckdb_reference.py FOLDER
+    import sys
+
+    folder = Path(sys.argv[1])
+    start = datetime(2026, 11, 25, tzinfo=timezone.utc)
+    print(classify(folder / "warehouse", folder / "charges", start, threads=2))

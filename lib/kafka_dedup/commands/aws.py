@@ -1,0 +1,101 @@
+"""Run the jobs on EMR Serverless, with AWS credentials from the standard chain only.
+
+kafka-dedup aws deploy                         create/update the CloudFormation stack (change set)
+kafka-dedup aws package [--no-upload]          build the job bundle and upload what S3 lacks
+kafka-dedup aws submit ingest                  start an available-now ingestion run
+kafka-dedup aws submit reconcile --date D      start the reconciliation of day D
+kafka-dedup aws status RUN_ID [--wait]         state of a run (exit 0 success, 1 failed, 3 running)
+kafka-dedup aws logs RUN_ID [--stderr]         the driver's output, fetched from S3
+
+Settings come from the [aws] config section, else from the stack's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from kafka_dedup.commands.common import load_config
+from kafka_dedup.config import Config
+
+FLAGS = {"stack_name": ("aws", "stack_name"), "region": ("aws", "region")}
+EXIT_FAILED = 1
+EXIT_RUNNING = 3
+POLL_S = 15.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack-name", default=argparse.SUPPRESS, help="CloudFormation stack (default kafka-dedup)"
+    )
+    parser.add_argument(
+        "--region", default=argparse.SUPPRESS, help="AWS region (default: the standard AWS chain)"
+    )
+    actions = parser.add_subparsers(dest="aws_action", metavar="ACTION", required=True)
+    actions.add_parser("deploy", help="create or update the stack, then the schedules")
+    package = actions.add_parser("package", help="build the job bundle and upload it")
+    package.add_argument("--no-upload", action="store_true", help="build locally only")
+    submit = actions.add_parser("submit", help="start a job run and print its id")
+    submit.add_argument("job", choices=("ingest", "reconcile"))
+    submit.add_argument("--date", help="reconcile: the day to check, YYYY-MM-DD")
+    submit.add_argument("--wait", action="store_true", help="wait until the run ends")
+    status = actions.add_parser("status", help="state of a job run")
+    status.add_argument("run_id", metavar="RUN_ID")
+    status.add_argument("--wait", action="store_true", help="wait until the run ends")
+    logs = actions.add_parser("logs", help="the driver's stdout (or stderr) from S3")
+    logs.add_argument("run_id", metavar="RUN_ID")
+    logs.add_argument("--stderr", action="store_true", help="print stderr instead of stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    # imported here: the job entry points load every command module and never need boto3's
+    from kafka_dedup.aws import workflow
+
+    config = load_config(args, FLAGS)
+    action = args.aws_action
+    if action == "deploy":
+        result = workflow.deploy(config, _echo)
+        print(f"stack {config.aws.stack_name}: {result}")
+        return 0
+    if action == "package":
+        need = ("warehouse", "checkpoints") if args.no_upload else workflow.PACKAGE_NEEDS
+        workflow.package(config, workflow.target(config, need), _echo, upload=not args.no_upload)
+        return 0
+    if action == "submit":
+        if args.job == "ingest" and args.date:
+            raise SystemExit("kafka-dedup aws: error: --date applies to reconcile only")
+        run_id, _ = workflow.submit(config, args.job, args.date, _echo)
+        print(run_id)
+        return _follow(config, run_id) if args.wait else 0
+    if action == "status":
+        return _follow(config, args.run_id) if args.wait else _show(config, args.run_id)
+    print(workflow.logs(config, args.run_id, "stderr" if args.stderr else "stdout"), end="")
+    return 0
+
+
+def _echo(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _show(config: Config, run_id: str) -> int:
+    from kafka_dedup.aws import workflow
+    from kafka_dedup.aws.jobrun import TERMINAL_FAILED, TERMINAL_OK
+
+    job_run = workflow.status(config, run_id)
+    state = job_run.get("state", "UNKNOWN")
+    details = job_run.get("stateDetails") or ""
+    seconds = job_run.get("totalExecutionDurationSeconds")
+    took = f", {seconds}s" if seconds is not None else ""
+    print(f"{run_id} {state}{took}" + (f": {details}" if details else ""))
+    if state in TERMINAL_OK:
+        return 0
+    return EXIT_FAILED if state in TERMINAL_FAILED else EXIT_RUNNING
+
+
+def _follow(config: Config, run_id: str) -> int:
+    while True:
+        code = _show(config, run_id)
+        if code != EXIT_RUNNING:
+            return code
+        time.sleep(POLL_S)

@@ -1,0 +1,174 @@
+"""DuckDB over the Delta tables read with `deltalake`: sub-second answers on a local warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaProtocolError
+from pyspark.sql import types as T
+
+from kafka_dedup.forensics import guard, history
+from kafka_dedup.forensics.engine import (
+    PARAM_RE,
+    STATE_VERSIONS,
+    Engine,
+    EngineError,
+    QueryError,
+    first_line,
+    state_versions_schema,
+    used_params,
+)
+from kafka_dedup.forensics.history import AsOf, Commit
+from kafka_dedup.forensics.output import Result
+from kafka_dedup.forensics.parquet_source import parquet_sql
+
+# Spark SQL functions the shared queries use, under their Spark names.
+SPARK_COMPAT_MACROS = (
+    "CREATE MACRO unix_millis(ts) AS epoch_ms(ts)",
+    "CREATE MACRO unix_micros(ts) AS epoch_us(ts)",
+    "CREATE MACRO percentile(x, p) AS quantile_cont(x, p)",
+)
+SIMPLE_TYPES: dict[type[T.DataType], pa.DataType] = {
+    T.StringType: pa.string(),
+    T.BinaryType: pa.binary(),
+    T.BooleanType: pa.bool_(),
+    T.ShortType: pa.int16(),
+    T.IntegerType: pa.int32(),
+    T.LongType: pa.int64(),
+    T.FloatType: pa.float32(),
+    T.DoubleType: pa.float64(),
+    T.DateType: pa.date32(),
+    T.TimestampType: pa.timestamp("us", tz="UTC"),  # what deltalake and Spark's toArrow give
+}
+
+
+def arrow_type(spark_type: T.DataType) -> pa.DataType:
+    """The Arrow type deltalake reads for a Spark/Delta type."""
+    if isinstance(spark_type, T.ArrayType):
+        return pa.list_(arrow_type(spark_type.elementType))
+    if isinstance(spark_type, T.StructType):
+        return pa.struct([arrow_field(f) for f in spark_type.fields])
+    if isinstance(spark_type, T.MapType):
+        return pa.map_(arrow_type(spark_type.keyType), arrow_type(spark_type.valueType))
+    if isinstance(spark_type, T.DecimalType):
+        return pa.decimal128(spark_type.precision, spark_type.scale)
+    return SIMPLE_TYPES[type(spark_type)]
+
+
+def arrow_field(field: T.StructField) -> pa.Field:
+    return pa.field(field.name, arrow_type(field.dataType), field.nullable)
+
+
+def to_duckdb_params(sql: str) -> str:
+    """Spark names parameters `:name`, DuckDB `$name`; the rest of the shared SQL is the same."""
+    masked = guard.mask(sql, backslash_escapes=False)
+    parts, last = [], 0
+    for match in PARAM_RE.finditer(masked):
+        parts.append(sql[last : match.start()] + "$" + match.group(1))
+        last = match.end()
+    return "".join(parts) + sql[last:]
+
+
+class DuckDBEngine(Engine):
+    """In-process DuckDB; each table is a view over a pyarrow dataset of one Delta version."""
+
+    name = "duckdb"
+    backslash_escapes = False
+
+    def __init__(self, warehouse: str, database: str, as_of: AsOf | None = None) -> None:
+        super().__init__(warehouse, database, as_of)
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")  # like the Spark session: hours in UTC
+        for macro in SPARK_COMPAT_MACROS:
+            self.con.execute(macro)
+        self.con.execute(f"CREATE SCHEMA {database}")
+
+    def _exists(self, path: str) -> bool:
+        return bool(DeltaTable.is_deltatable(path))
+
+    def _read_history(self, path: str) -> list[Commit]:
+        return history.read_local_history(path)
+
+    def _publish(self, name: str, source: Any) -> None:
+        self.con.register(name, source)
+        self._alias(name)
+
+    def _alias(self, name: str) -> None:
+        """`kafka_dedup.deliveries` works too, as in the Spark catalog."""
+        self.con.execute(f"CREATE OR REPLACE VIEW {self.database}.{name} AS SELECT * FROM {name}")
+
+    def _register(self, name: str, path: str, version: int | None, empty: bool) -> None:
+        table = DeltaTable(path) if version is None else DeltaTable(path, version=version)
+        sql = None if empty else parquet_sql(table)
+        if sql is not None:
+            try:
+                self.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {sql}")
+                self._alias(name)
+                return
+            except duckdb.Error:  # e.g. a column only newer files have: the reader copes
+                pass
+        dataset = self._dataset(name, table)
+        self._publish(name, dataset.schema.empty_table() if empty else dataset)
+
+    @staticmethod
+    def _dataset(name: str, table: DeltaTable) -> ds.Dataset:
+        try:
+            return table.to_pyarrow_dataset()
+        except DeltaProtocolError as exc:  # e.g. deletion vectors: Spark reads them
+            raise EngineError(
+                f"the duckdb engine cannot read table {name}: {first_line(exc)}; use --engine spark"
+            ) from None
+
+    def _register_empty(self, name: str, schema: T.StructType) -> None:
+        self._publish(name, pa.schema([arrow_field(f) for f in schema.fields]).empty_table())
+
+    def _register_state_versions(self, path: str, commits: list[Commit], keys: list[str]) -> None:
+        parts = []
+        table = DeltaTable(path, version=commits[0].version) if commits else None
+        for commit in commits:
+            assert table is not None
+            table.load_as_version(commit.version)
+            dataset = self._dataset("entity_state", table)
+            rows = dataset.to_table(filter=pc.field("key").isin(keys))
+            n = rows.num_rows
+            meta = [
+                pa.array([commit.version] * n, pa.int64()),
+                pa.array([commit.timestamp_ms * 1000] * n, SIMPLE_TYPES[T.TimestampType]),
+                pa.array([commit.operation] * n, pa.string()),
+            ]
+            names = ["version", "committed_at", "operation", *rows.column_names]
+            parts.append(pa.Table.from_arrays(meta + rows.columns, names=names))
+        if not parts:
+            fields = [arrow_field(f) for f in state_versions_schema().fields]
+            parts.append(pa.schema(fields).empty_table())
+        self.con.register(STATE_VERSIONS, pa.concat_tables(parts, promote_options="permissive"))
+
+    def _execute(self, sql: str) -> None:
+        self.con.execute(sql)
+
+    def run(
+        self, sql: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> Result:
+        args = used_params(sql, params)
+        try:
+            relation = self.con.sql(to_duckdb_params(sql) if args else sql, params=args or None)
+            if relation is None:
+                return Result(pa.table({}))
+            table = (relation if limit is None else relation.limit(limit + 1)).to_arrow_table()
+        except duckdb.Error as exc:
+            raise QueryError(first_line(exc)) from None
+        if limit is not None and table.num_rows > limit:
+            return Result(table.slice(0, limit), truncated=True)
+        return Result(table)
+
+    def materialize(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {name} AS {sql}")
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,208 @@
+"""What the Spark and DuckDB engines share: table registration, time travel, views, errors."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import types as T
+
+from kafka_dedup import tables
+from kafka_dedup.errors import UserError
+from kafka_dedup.forensics import guard, history, views
+from kafka_dedup.forensics.history import AsOf, Commit
+from kafka_dedup.forensics.output import Result
+
+STATE_VERSIONS = "entity_state_versions"
+PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+# Until the reconciliation tables exist, their contract columns, so queries find no rows.
+FALLBACK_SCHEMAS: dict[str, T.StructType] = {
+    tables.RECONCILIATION_FINDINGS: T.StructType(
+        [
+            T.StructField("run_date", T.DateType()),
+            T.StructField("source", T.StringType()),
+            T.StructField("finding_type", T.StringType()),
+            T.StructField("event_id", T.StringType()),
+            T.StructField("key", T.StringType()),
+            T.StructField("detail", T.StringType()),
+        ]
+    ),
+    tables.RECONCILIATION_RUNS: T.StructType(
+        [T.StructField("run_id", T.StringType()), T.StructField("run_date", T.DateType())]
+    ),
+}
+
+
+class QueryError(UserError):
+    """The engine rejected a statement; the message is the engine's own first line."""
+
+
+class EngineError(UserError):
+    """The warehouse or the engine choice does not work for this request."""
+
+
+def schema_of(name: str) -> T.StructType:
+    """The contract schema of a table, for an empty stand-in when it does not exist."""
+    schemas: dict[str, T.StructType] = {**FALLBACK_SCHEMAS, **tables.SCHEMAS}
+    return schemas[name]
+
+
+def state_versions_schema() -> T.StructType:
+    """STATE_VERSIONS: the entity_state row at a version, with the commit that made it."""
+    commit_fields = [
+        T.StructField("version", T.LongType()),
+        T.StructField("committed_at", T.TimestampType()),
+        T.StructField("operation", T.StringType()),
+    ]
+    return T.StructType(commit_fields + schema_of(tables.ENTITY_STATE).fields)
+
+
+def first_line(error: BaseException) -> str:
+    """The engine's message without stack traces or query plans."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Only the parameters the statement names: engines reject unused ones."""
+    if not params:
+        return {}
+    masked = guard.mask(sql)
+    names = set(PARAM_RE.findall(masked))
+    return {k: v for k, v in params.items() if k in names}
+
+
+class Engine(ABC):
+    """A read session over one warehouse, optionally as of a past point (Delta time travel)."""
+
+    name = ""
+    backslash_escapes = True
+
+    def __init__(self, warehouse: str, database: str, as_of: AsOf | None = None) -> None:
+        self.warehouse = warehouse.rstrip("/")
+        self.database = database
+        self.as_of = as_of
+        self.cutoff_ms: int | None = None
+        self.versions: dict[str, int | None] = {}  # pinned version, None for the latest
+        self.absent: list[str] = []
+        self._histories: dict[str, list[Commit]] = {}
+
+    # --- what each engine implements -------------------------------------------------------
+    @abstractmethod
+    def _exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def _read_history(self, path: str) -> list[Commit]: ...
+
+    @abstractmethod
+    def _register(self, name: str, path: str, version: int | None, empty: bool) -> None: ...
+
+    @abstractmethod
+    def _register_empty(self, name: str, schema: T.StructType) -> None: ...
+
+    @abstractmethod
+    def _register_state_versions(self, path: str, commits: list[Commit], keys: list[str]) -> None:
+        """Define STATE_VERSIONS: entity_state rows of `keys` at each of `commits`."""
+
+    @abstractmethod
+    def _execute(self, sql: str) -> None:
+        """Run an internal statement (view definitions), bypassing the read-only guard."""
+
+    @abstractmethod
+    def run(
+        self, sql: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> Result:
+        """Run one statement; `limit` keeps at most that many rows and flags the cut."""
+
+    @abstractmethod
+    def materialize(self, name: str, sql: str) -> None:
+        """Compute a query once and keep it as a named relation for the next statements."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # --- shared ----------------------------------------------------------------------------
+    def location(self, name: str) -> str:
+        return tables.location(self.warehouse, name)
+
+    def history(self, name: str) -> list[Commit]:
+        """The table's commits, oldest first (cached; empty when the table does not exist)."""
+        if name not in self._histories:
+            path = self.location(name)
+            self._histories[name] = self._read_history(path) if self._exists(path) else []
+        return self._histories[name]
+
+    def open(self) -> Engine:
+        """Register every table of the design by name (empty when absent), then the views."""
+        if "://" not in self.warehouse and not Path(self.warehouse).is_dir():
+            raise EngineError(f"warehouse {self.warehouse} does not exist; pass --warehouse DIR")
+        present = [n for n in tables.ALL_TABLES if self._exists(self.location(n))]
+        if not present:
+            raise EngineError(
+                f"no kafka-dedup tables under {self.warehouse} (expected deliveries/, events/, "
+                "...); run kafka-dedup ingest first or fix --warehouse"
+            )
+        if self.as_of is not None:
+            self.cutoff_ms = history.cutoff_ms(self.as_of, {n: self.history(n) for n in present})
+        for name in tables.ALL_TABLES:
+            self._register_one(name, name in present)
+        for view, sql in views.VIEWS.items():
+            self._execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS {sql}")
+        return self
+
+    def _register_one(self, name: str, present: bool) -> None:
+        if not present:
+            self.absent.append(name)
+            self._register_empty(name, schema_of(name))
+            return
+        if self.cutoff_ms is None:
+            self.versions[name] = None
+            self._register(name, self.location(name), None, empty=False)
+            return
+        version = history.version_at(self.history(name), self.cutoff_ms)
+        if version is None:  # created after the as-of point
+            self.absent.append(name)
+        self.versions[name] = version
+        self._register(name, self.location(name), version, empty=version is None)
+
+    def notes(self) -> list[str]:
+        """What the reader must know about the snapshot: the as-of point and table versions."""
+        if self.as_of is None or self.cutoff_ms is None:
+            return []
+        pinned = ", ".join(f"{n} v{v}" for n, v in self.versions.items() if v is not None)
+        note = f"{self.as_of.describe()} ({history.format_ms(self.cutoff_ms)}): {pinned}"
+        missing = [n for n in self.absent if n in self.versions]
+        if missing:
+            note += f"; not created yet (empty): {', '.join(missing)}"
+        return [note]
+
+    def state_versions(self, keys: Sequence[str], max_versions: int) -> list[str]:
+        """Define STATE_VERSIONS for `keys` from entity_state's history; return notes."""
+        pinned = self.versions.get(tables.ENTITY_STATE)
+
+        def in_view(commit: Commit) -> bool:
+            after_cutoff = self.cutoff_ms is not None and (
+                pinned is None or commit.version > pinned
+            )
+            return commit.changes_data and bool(keys) and not after_cutoff
+
+        commits = [c for c in self.history(tables.ENTITY_STATE) if in_view(c)]
+        notes = []
+        if len(commits) > max_versions:
+            notes.append(
+                f"entity_state has {len(commits)} data versions; read the newest {max_versions} "
+                "(raise --max-versions to see older ones)"
+            )
+            commits = commits[-max_versions:]
+        self._register_state_versions(self.location(tables.ENTITY_STATE), commits, list(keys))
+        return notes
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

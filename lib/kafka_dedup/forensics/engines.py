@@ -1,0 +1,67 @@
+"""Pick and open an engine: DuckDB for local warehouses, Spark for S3, large tables and writes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kafka_dedup.config import Config
+from kafka_dedup.forensics.engine import Engine, EngineError
+from kafka_dedup.forensics.history import AsOf
+from kafka_dedup.session import absolute, is_remote
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+ENGINES = ("auto", "spark", "duckdb")
+
+
+def pick_engine(requested: str, warehouse: str, allow_write: bool = False) -> str:
+    """`auto` means DuckDB on local disk (fast start) and Spark on S3 or when writing."""
+    if requested not in ENGINES:
+        raise EngineError(f"unknown engine {requested!r}; choose one of {', '.join(ENGINES)}")
+    if requested == "duckdb" and allow_write:
+        raise EngineError(
+            "--allow-write needs --engine spark: DuckDB reads the Delta tables but cannot write"
+        )
+    if requested == "duckdb" and is_remote(warehouse):
+        raise EngineError(
+            f"the duckdb engine reads local warehouses only; use --engine spark for {warehouse}"
+        )
+    if requested == "auto":
+        return "spark" if allow_write or is_remote(warehouse) else "duckdb"
+    return requested
+
+
+def open_engine(
+    config: Config,
+    requested: str = "auto",
+    as_of: AsOf | None = None,
+    allow_write: bool = False,
+    spark: SparkSession | None = None,
+) -> Engine:
+    """An opened engine over config.storage.warehouse; builds a Spark session only if needed."""
+    warehouse = absolute(config.storage.warehouse)
+    database = config.storage.database
+    engine: Engine
+    if pick_engine(requested, warehouse, allow_write) == "duckdb":
+        from kafka_dedup.forensics.duckdb_engine import DuckDBEngine
+
+        engine = DuckDBEngine(warehouse, database, as_of)
+    elif spark is None:
+        from pyspark import SparkContext
+
+        from kafka_dedup.forensics.spark_engine import SparkEngine
+        from kafka_dedup.session import build_session
+
+        # stop the session at close only if this call started it (not under spark-submit/tests)
+        owns = SparkContext._active_spark_context is None
+        engine = SparkEngine(build_session(config), warehouse, database, as_of, owns_session=owns)
+    else:
+        from kafka_dedup.forensics.spark_engine import SparkEngine
+
+        engine = SparkEngine(spark, warehouse, database, as_of)
+    try:
+        return engine.open()
+    except BaseException:
+        engine.close()
+        raise

@@ -1,0 +1,138 @@
+"""Spark over the Delta tables: the engine for S3 warehouses, large tables and writes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import reduce
+from typing import Any
+
+from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
+from pyspark.logger import PySparkLogger
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from kafka_dedup.forensics.engine import (
+    STATE_VERSIONS,
+    Engine,
+    QueryError,
+    first_line,
+    state_versions_schema,
+    used_params,
+)
+from kafka_dedup.forensics.history import AsOf, Commit
+from kafka_dedup.forensics.output import Result
+
+QUERY_ERROR_LOGGER = "SQLQueryContextLogger"
+
+
+@contextmanager
+def quiet_query_errors() -> Iterator[None]:
+    """PySpark logs each failing SQL statement as a JSON line on stderr; run() reports it."""
+    logger = PySparkLogger.getLogger(QUERY_ERROR_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+class SparkEngine(Engine):
+    """Temp views over each table's Delta path (pinned to a version under as-of)."""
+
+    name = "spark"
+    backslash_escapes = True
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        warehouse: str,
+        database: str,
+        as_of: AsOf | None = None,
+        owns_session: bool = False,
+    ) -> None:
+        super().__init__(warehouse, database, as_of)
+        self._root = spark
+        self._owns_session = owns_session
+        # A sibling session: its own temp views, same JVM, catalog and cache.
+        self.spark = spark.newSession()
+        self._cached: list[DataFrame] = []
+
+    def _exists(self, path: str) -> bool:
+        return bool(DeltaTable.isDeltaTable(self.spark, path))
+
+    def _read_history(self, path: str) -> list[Commit]:
+        rows = (
+            DeltaTable.forPath(self.spark, path)
+            .history()
+            .select("version", F.unix_millis("timestamp").alias("ms"), "operation")
+            .collect()
+        )
+        return sorted(
+            (Commit(r.version, r.ms, r.operation or "") for r in rows), key=lambda c: c.version
+        )
+
+    def _read(self, path: str, version: int | None) -> DataFrame:
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(path)
+
+    def _register(self, name: str, path: str, version: int | None, empty: bool) -> None:
+        table_df = self._read(path, version)
+        (table_df.limit(0) if empty else table_df).createOrReplaceTempView(name)
+
+    def _register_empty(self, name: str, schema: T.StructType) -> None:
+        self.spark.createDataFrame([], schema).createOrReplaceTempView(name)
+
+    def _register_state_versions(self, path: str, commits: list[Commit], keys: list[str]) -> None:
+        frames = [
+            self._read(path, c.version)
+            .where(F.col("key").isin(keys))
+            .select(
+                F.lit(c.version).cast("bigint").alias("version"),
+                F.timestamp_millis(F.lit(c.timestamp_ms)).alias("committed_at"),
+                F.lit(c.operation).alias("operation"),
+                "*",
+            )
+            for c in commits
+        ]
+        if frames:
+            versions_df = reduce(DataFrame.unionByName, frames)
+        else:
+            versions_df = self.spark.createDataFrame([], state_versions_schema())
+        versions_df.createOrReplaceTempView(STATE_VERSIONS)
+
+    def _execute(self, sql: str) -> None:
+        self.spark.sql(sql)
+
+    def run(
+        self, sql: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> Result:
+        args = used_params(sql, params)
+        try:
+            with quiet_query_errors():
+                result_df = self.spark.sql(sql, args=args or None)
+                table = (result_df if limit is None else result_df.limit(limit + 1)).toArrow()
+        except (PySparkException, Py4JError) as exc:
+            raise QueryError(first_line(exc)) from None
+        if limit is not None and table.num_rows > limit:
+            return Result(table.slice(0, limit), truncated=True)
+        return Result(table)
+
+    def materialize(self, name: str, sql: str) -> None:
+        cached_df = self.spark.sql(sql).cache()
+        self._cached.append(cached_df)
+        cached_df.createOrReplaceTempView(name)
+
+    def close(self) -> None:
+        for cached_df in self._cached:
+            cached_df.unpersist()
+        self._cached.clear()
+        if self._owns_session:
+            self._root.stop()

@@ -1,0 +1,1 @@
+"""Nightly reconciliation: prove that each downstream side effect happened exactly once."""

@@ -1,0 +1,86 @@
+"""The state of one reconcile run: its date and window, settings, progress and result."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from kafka_dedup import tables
+from kafka_dedup.config import Config
+from kafka_dedup.reconcile.settings import Settings
+from kafka_dedup.session import absolute
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 3  # findings over thresholds: distinct from errors (1, and 2 for UserError)
+DAY = timedelta(days=1)
+
+
+class Progress:
+    """One line per step on stderr, with the time since the run started."""
+
+    def __init__(self, run_date: date, quiet: bool = False) -> None:
+        self.prefix, self.quiet = f"reconcile {run_date.isoformat()}", quiet
+        self.started = time.monotonic()
+
+    def step(self, text: str) -> None:
+        if not self.quiet:
+            elapsed = time.monotonic() - self.started
+            print(f"[{self.prefix} +{elapsed:5.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Run:
+    """Everything one run needs to know, built once."""
+
+    spark: SparkSession
+    config: Config
+    settings: Settings
+    run_date: date
+    as_of: datetime
+    progress: Progress
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def warehouse(self) -> str:
+        return absolute(self.config.storage.warehouse)
+
+    @property
+    def database(self) -> str:
+        return self.config.storage.database
+
+    @property
+    def day_start(self) -> datetime:
+        day = self.run_date
+        return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+    @property
+    def day_end(self) -> datetime:
+        return self.day_start + DAY
+
+    def path(self, name: str) -> str:
+        return tables.location(self.warehouse, name)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    summary: dict[str, Any]
+
+
+def read_events(run: Run, start: datetime, end: datetime) -> DataFrame:
+    """Events with event_time in [start, end); the event_date filter prunes partitions."""
+    events_df = run.spark.read.format("delta").load(run.path(tables.EVENTS))
+    first_day, last_day = start.date(), (end - timedelta(microseconds=1)).date()
+    return events_df.where(
+        F.col("event_date").between(F.lit(first_day), F.lit(last_day))
+        & (F.col("event_time") >= F.lit(start))
+        & (F.col("event_time") < F.lit(end))
+    )

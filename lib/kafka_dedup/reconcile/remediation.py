@@ -1,0 +1,70 @@
+"""Remediation messages: one per finding, keyed by event_id, sent by an idempotent producer.
+
+Each message carries a `remediation_id` derived from the finding itself, so a consumer can
+drop the copy that a re-run of the same date publishes again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from kafka_dedup.errors import UserError
+from kafka_dedup.kafka.producer import EventProducer
+
+PRODUCER_ID = "kafka-dedup-reconcile"
+METADATA_TIMEOUT_S = 10.0
+IDENTITY_FIELDS = ("run_date", "source", "finding_type", "event_id", "field", "effect_ids")
+
+
+class RemediationError(UserError):
+    """The remediation topic cannot be used."""
+
+
+def check_topic(bootstrap_servers: str, topic: str) -> None:
+    """Fail before the run writes anything when the topic is missing or Kafka unreachable."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    try:
+        metadata = admin.list_topics(timeout=METADATA_TIMEOUT_S)
+    except KafkaException as exc:
+        raise RemediationError(
+            f"cannot reach Kafka at {bootstrap_servers} for remediation topic {topic}: "
+            f"{exc.args[0].str() if exc.args else exc}"
+        ) from None
+    if topic not in metadata.topics:
+        raise RemediationError(
+            f"remediation topic {topic!r} does not exist on {bootstrap_servers}: create it or "
+            "unset reconcile.remediation_topic"
+        )
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def message(finding: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON body of one remediation message."""
+    body = {name: _plain(value) for name, value in finding.items()}
+    identity = json.dumps([body.get(f) for f in IDENTITY_FIELDS], sort_keys=True)
+    return {"remediation_id": hashlib.sha256(identity.encode()).hexdigest()[:32], **body}
+
+
+def publish(bootstrap_servers: str, topic: str, findings: Iterable[Mapping[str, Any]]) -> int:
+    """Send one message per finding; returns how many the broker acknowledged."""
+    with EventProducer(bootstrap_servers, PRODUCER_ID) as producer:
+        for finding in findings:
+            body = message(finding)
+            key = body["event_id"].encode("utf-8") if body.get("event_id") else None
+            value = json.dumps(body, sort_keys=True).encode("utf-8")
+            headers = [("remediation_id", body["remediation_id"].encode())]
+            producer.send_raw(topic, key, value, headers=headers)
+    return producer.delivered

@@ -1,0 +1,86 @@
+"""Writers of `reconciliation_findings` and `reconciliation_runs`: a re-run replaces its rows."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from kafka_dedup import tables
+from kafka_dedup.reconcile.settings import (
+    DUPLICATE,
+    MISMATCH,
+    MISSING,
+    ORPHAN,
+    UNMERGED,
+)
+
+# What a person or a remediation consumer should do about each class.
+ACTIONS = {
+    MISSING: "replay",
+    DUPLICATE: "compensate",
+    ORPHAN: "investigate",
+    MISMATCH: "investigate",
+    UNMERGED: "investigate",
+}
+LOG_SOURCE = "log"  # the source name of UNMERGED findings: the event log itself
+
+
+def with_run_columns(findings_df: DataFrame, run_date: date, source: str) -> DataFrame:
+    """Classified rows -> `reconciliation_findings` rows of one run date and source."""
+    action = F.lit(None).cast("string")
+    for kind, act in ACTIONS.items():
+        action = F.when(F.col("finding_type") == kind, F.lit(act)).otherwise(action)
+    return findings_df.withColumns(
+        {"run_date": F.lit(run_date), "source": F.lit(source), "action": action}
+    ).select(*tables.RECONCILIATION_FINDINGS_SCHEMA.fieldNames())
+
+
+def _date_predicate(run_date: date) -> str:
+    return f"run_date = DATE'{run_date.isoformat()}'"
+
+
+def read_findings(spark: SparkSession, warehouse: str, run_date: date) -> DataFrame | None:
+    """The findings stored for run_date, or None before the first run."""
+    path = tables.location(warehouse, tables.RECONCILIATION_FINDINGS)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    return spark.read.format("delta").load(path).where(_date_predicate(run_date))
+
+
+def ensure_tables(spark: SparkSession, warehouse: str, database: str) -> None:
+    """Create (once) and register the tables a run writes; the job calls it after its checks."""
+    for name in (tables.EVENTS, tables.RECONCILIATION_FINDINGS, tables.RECONCILIATION_RUNS):
+        # an existing table was registered by build_session; creating-if-missing reads and
+        # compares its schema, which costs seconds per table
+        if not DeltaTable.isDeltaTable(spark, tables.location(warehouse, name)):
+            tables.ensure_table(spark, warehouse, database, name)
+
+
+def replace_findings(
+    spark: SparkSession, warehouse: str, findings_df: DataFrame, run_date: date, unmerged: bool
+) -> None:
+    """Atomically replace the run date's UNMERGED findings, or all its other findings."""
+    kind = "=" if unmerged else "<>"
+    predicate = f"{_date_predicate(run_date)} AND finding_type {kind} '{UNMERGED}'"
+    (
+        findings_df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", predicate)
+        .save(tables.location(warehouse, tables.RECONCILIATION_FINDINGS))
+    )
+
+
+def replace_run(spark: SparkSession, warehouse: str, run: dict[str, Any]) -> None:
+    """Write the run's row, replacing an earlier attempt at the same run date."""
+    schema = tables.RECONCILIATION_RUNS_SCHEMA
+    run_df = spark.createDataFrame([tuple(run.get(name) for name in schema.fieldNames())], schema)
+    (
+        run_df.write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", _date_predicate(run["run_date"]))
+        .save(tables.location(warehouse, tables.RECONCILIATION_RUNS))
+    )
