@@ -26,6 +26,24 @@ from kafka_dedup.session import build_session
 
 TOPIC = "orders"
 DEFAULT_PORT = 9092
+RUN_DATE = "2026-11-25"  # the simulator's default stream start
+CRASH_EVERY = 200
+RECONCILE_TOML = """\
+[reconcile]
+report_dir = "{reports}"
+{sources}"""
+SOURCE_TOML = """
+[[reconcile.sources]]
+name = "{name}"
+format = "jdbc"
+url = "jdbc:sqlite:{database}"
+table = "charges"
+event_id_column = "event_id"
+key_column = "order_id"
+effect_id_column = "charge_id"
+expects_event_types = ["order.paid"]
+compare = {{ "payload.amount" = "amount" }}
+"""
 
 
 def _say(text: str) -> None:
@@ -117,6 +135,65 @@ def print_summary(
     print(f"\ntables: {warehouse}/{{deliveries,events,entity_state,quarantine,ingest_batches}}")
 
 
+def run_downstream(root: Path, bootstrap: str) -> dict[str, Path]:
+    """The reference consumer over the topic, naive and idempotent, crashing every N writes."""
+    from kafka_dedup.cli import main as cli
+
+    databases = {}
+    for mode in ("naive", "idempotent"):
+        database = root / "downstream" / f"{mode}.db"
+        database.parent.mkdir(parents=True, exist_ok=True)
+        _say(f"downstream payments consumer, {mode} mode, crashing every {CRASH_EVERY} charges")
+        code = cli(
+            [
+                "downstream", "--mode", mode, "--bootstrap-servers", bootstrap,
+                "--topic", TOPIC, "--group", f"payments-{mode}", "--database", str(database),
+                "--crash-after-process-every", str(CRASH_EVERY), "--restart-on-crash",
+                "--stop-at-end",
+            ]
+        )  # fmt: skip
+        if code != 0:
+            raise UserError(f"the {mode} consumer failed with exit code {code}")
+        databases[f"payments_{mode}"] = database
+    return databases
+
+
+def run_reconcile(root: Path, config: Config, databases: dict[str, Path]) -> int:
+    """Reconcile the day against both charge databases; findings mean exit code 3."""
+    from kafka_dedup.cli import main as cli
+
+    sources = "".join(
+        SOURCE_TOML.format(name=name, database=database) for name, database in databases.items()
+    )
+    toml = root / "reconcile.toml"
+    toml.write_text(RECONCILE_TOML.format(reports=root / "reports", sources=sources))
+    _say(f"nightly reconcile of {RUN_DATE} (config {toml})")
+    return cli(
+        ["--config", str(toml), "reconcile", "--date", RUN_DATE,
+         "--warehouse", config.storage.warehouse]
+    )  # fmt: skip
+
+
+def print_findings(spark: SparkSession, config: Config, root: Path) -> bool:
+    """Duplicate charges per service; True when naive has some and idempotent none."""
+    path = tables.location(config.storage.warehouse, tables.RECONCILIATION_FINDINGS)
+    findings_df = spark.read.format("delta").load(path).where(F.col("run_date") == RUN_DATE)
+    counts = {
+        (r.source, r.finding_type): r["count"]
+        for r in findings_df.groupBy("source", "finding_type").count().collect()
+    }
+    naive = counts.get(("payments_naive", "DUPLICATE"), 0)
+    idempotent = counts.get(("payments_idempotent", "DUPLICATE"), 0)
+    _say("what the nightly run found")
+    print(f"double-charged events, naive consumer:      {naive:>6}")
+    print(f"double-charged events, idempotent consumer: {idempotent:>6}")
+    unmerged = sum(n for (_, kind), n in counts.items() if kind == "UNMERGED")
+    print(f"late events merged by the run (UNMERGED):   {unmerged:>6}")
+    print(f"report: {root / 'reports' / RUN_DATE / 'report.html'}")
+    print(f"try:    .venv/bin/kafka-dedup forensics summary --warehouse {config.storage.warehouse}")
+    return naive > 0 and idempotent == 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=Path("data/demo"))
@@ -144,7 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         _say("ingesting again")
         runs.append(run_ingest(spark, config))
         print_summary(spark, config, stream, runs)
-        return 0
+        databases = run_downstream(root, bootstrap)
+        code = run_reconcile(root, config, databases)
+        if code not in (0, 3):  # 3: findings above the alert threshold, expected here
+            return code
+        return 0 if print_findings(spark, config, root) else 1
     except UserError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from kafka_dedup.config import AwsConfig
 ROOT_DISTRIBUTION = "kafka-dedup"
 COMPLETE_MARKER = ".complete"
 PIP_TIMEOUT_S = 900
+
+MANYLINUX_OLDEST = 17  # manylinux2014 == manylinux_2_17
 
 
 def marker_environment(aws: AwsConfig) -> dict[str, str]:
@@ -94,11 +97,25 @@ def staged_dependencies(aws: AwsConfig, bundle_dir: Path) -> Path:
     return target
 
 
+def compatible_platforms(platform: str) -> list[str]:
+    """The platform and every older manylinux tag its glibc runs.
+
+    pip takes --platform literally: manylinux_2_28 alone refuses a wheel tagged only
+    manylinux_2_17 (manylinux2014), which the runtime would load fine."""
+    match = re.fullmatch(r"manylinux_2_(\d+)_(\w+)", platform)
+    if match is None:
+        return [platform]
+    newest, arch = int(match.group(1)), match.group(2)
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(newest, MANYLINUX_OLDEST - 1, -1)]
+    return [*tags, f"manylinux2014_{arch}"]
+
+
 def _pip_install(pins: list[str], target: Path, aws: AwsConfig) -> None:
+    platforms = [arg for tag in compatible_platforms(aws.platform) for arg in ("--platform", tag)]
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "--no-deps", "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-        "--python-version", aws.python_version, "--platform", aws.platform,
+        "--python-version", aws.python_version, *platforms,
         "--target", str(target), *pins,
     ]  # fmt: skip
     try:
