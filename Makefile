@@ -18,11 +18,11 @@ MVN := mvn -B -q -s infra/jvm/settings.xml -f infra/jvm/pom.xml
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-reconcile bench-forensics postgres-bin
+.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics postgres-bin
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-16s %s\n", $$1, $$2}'
 
 setup: $(VENV_STAMP) $(JARS_STAMP) ## create .venv/ with the package (editable, dev extras) and resolve jars
 
@@ -41,7 +41,7 @@ $(JARS_STAMP): infra/jvm/pom.xml infra/jvm/settings.xml
 	$(MVN) -P broker package
 	@touch $@
 
-demo: setup ## the main job on embedded defaults: broker, seeded duplicates, ingest, summary
+demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstream, reconcile
 	$(BIN)/python -m kafka_dedup.demo
 
 bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline, MERGE vs table size
