@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pyspark.sql import SparkSession
 
 from kafka_dedup import session as session_mod
 from kafka_dedup.config import Config
+from kafka_dedup.kafka import broker
 
 REGION = "us-east-1"
 # Dummy values only: tests must never be able to reach a real AWS account.
@@ -40,12 +40,6 @@ def use_dummy_aws_credentials() -> None:
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -63,7 +57,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float 
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto server (S3, DynamoDB, CloudFormation, EMR Serverless...) as its own process."""
     use_dummy_aws_credentials()
-    port = _free_port()
+    port = broker.free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
@@ -150,8 +144,6 @@ def s3_keys(endpoint: str, bucket: str, prefix: str) -> list[str]:
 
 def delta_row_count(endpoint: str, bucket: str, table_prefix: str) -> int:
     """Live rows of a Delta table, from its _delta_log JSON commits read through the S3 API."""
-    import json
-
     s3 = client("s3", endpoint)
     files: dict[str, int] = {}
     commits = [

@@ -107,15 +107,11 @@ def print_summary(
     warehouse = config.storage.warehouse
     count = {
         name: spark.read.format("delta").load(tables.location(warehouse, name)).count()
-        for name in (tables.DELIVERIES, tables.EVENTS, tables.ENTITY_STATE, tables.QUARANTINE)
+        for name in (tables.DELIVERIES, tables.EVENTS, tables.ENTITY_STATE)
     }
-    reasons = Counter(
-        r.reason
-        for r in spark.read.format("delta")
-        .load(tables.location(warehouse, tables.QUARANTINE))
-        .select("reason")
-        .collect()
-    )
+    quarantine_df = spark.read.format("delta").load(tables.location(warehouse, tables.QUARANTINE))
+    reasons = Counter(r.reason for r in quarantine_df.select("reason").collect())
+    count[tables.QUARANTINE] = sum(reasons.values())
     late = sum(run.totals.late_rows for run in runs)
     truth = simulator.summary(stream, 0)
     _say("summary")

@@ -196,8 +196,12 @@ def ensure_table(
     partition_by: list[str] | None = None,
 ) -> DeltaTable:
     """Create the Delta table at its location if missing, register it, and return it."""
-    schema = schema or SCHEMAS[name]
     path = location(warehouse, name)
+    if DeltaTable.isDeltaTable(spark, path):
+        # createIfNotExists would read and compare the existing schema: seconds per table
+        register(spark, database, name, path)
+        return DeltaTable.forPath(spark, path)
+    schema = schema or SCHEMAS[name]
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     partition_by = partition_by if partition_by is not None else PARTITIONING.get(name, [])
     if partition_by:

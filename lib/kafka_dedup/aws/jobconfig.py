@@ -5,16 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 from typing import Any
 
 from kafka_dedup import config as config_mod
-from kafka_dedup.config import Config, ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
+from kafka_dedup.config import Config, ConfigError, tomllib
 
 FILE_NAME = "kafka-dedup.toml"
 BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -121,9 +121,11 @@ def submit(config: Config, job: str, date: str | None, echo: Echo) -> tuple[str,
     return jobrun.start(client(config.aws, "emr-serverless"), request), request
 
 
-def status(config: Config, run_id: str) -> dict[str, Any]:
+def status_reader(config: Config) -> Callable[[str], dict[str, Any]]:
+    """A run-status lookup with the application and client resolved once (polls reuse it)."""
     where = target(config, ("application_id",))
-    return jobrun.status(client(config.aws, "emr-serverless"), where.application_id, run_id)
+    emr = client(config.aws, "emr-serverless")
+    return lambda run_id: jobrun.status(emr, where.application_id, run_id)
 
 
 def logs(config: Config, run_id: str, stream: str) -> str:

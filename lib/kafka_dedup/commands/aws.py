@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.config import Config
@@ -69,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         print(run_id)
         return _follow(config, run_id) if args.wait else 0
     if action == "status":
-        return _follow(config, args.run_id) if args.wait else _show(config, args.run_id)
+        if args.wait:
+            return _follow(config, args.run_id)
+        return _show(workflow.status_reader(config)(args.run_id), args.run_id)
     print(workflow.logs(config, args.run_id, "stderr" if args.stderr else "stdout"), end="")
     return 0
 
@@ -78,11 +81,9 @@ def _echo(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def _show(config: Config, run_id: str) -> int:
-    from kafka_dedup.aws import workflow
+def _show(job_run: dict[str, Any], run_id: str) -> int:
     from kafka_dedup.aws.jobrun import TERMINAL_FAILED, TERMINAL_OK
 
-    job_run = workflow.status(config, run_id)
     state = job_run.get("state", "UNKNOWN")
     details = job_run.get("stateDetails") or ""
     seconds = job_run.get("totalExecutionDurationSeconds")
@@ -94,8 +95,11 @@ def _show(config: Config, run_id: str) -> int:
 
 
 def _follow(config: Config, run_id: str) -> int:
+    from kafka_dedup.aws import workflow
+
+    read_status = workflow.status_reader(config)  # one stack lookup, not one per poll
     while True:
-        code = _show(config, run_id)
+        code = _show(read_status(run_id), run_id)
         if code != EXIT_RUNNING:
             return code
         time.sleep(POLL_S)

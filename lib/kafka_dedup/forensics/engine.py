@@ -15,26 +15,10 @@ from kafka_dedup.errors import UserError
 from kafka_dedup.forensics import guard, history, views
 from kafka_dedup.forensics.history import AsOf, Commit
 from kafka_dedup.forensics.output import Result
+from kafka_dedup.session import is_remote
 
 STATE_VERSIONS = "entity_state_versions"
 PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-# Until the reconciliation tables exist, their contract columns, so queries find no rows.
-FALLBACK_SCHEMAS: dict[str, T.StructType] = {
-    tables.RECONCILIATION_FINDINGS: T.StructType(
-        [
-            T.StructField("run_date", T.DateType()),
-            T.StructField("source", T.StringType()),
-            T.StructField("finding_type", T.StringType()),
-            T.StructField("event_id", T.StringType()),
-            T.StructField("key", T.StringType()),
-            T.StructField("detail", T.StringType()),
-        ]
-    ),
-    tables.RECONCILIATION_RUNS: T.StructType(
-        [T.StructField("run_id", T.StringType()), T.StructField("run_date", T.DateType())]
-    ),
-}
 
 
 class QueryError(UserError):
@@ -47,8 +31,7 @@ class EngineError(UserError):
 
 def schema_of(name: str) -> T.StructType:
     """The contract schema of a table, for an empty stand-in when it does not exist."""
-    schemas: dict[str, T.StructType] = {**FALLBACK_SCHEMAS, **tables.SCHEMAS}
-    return schemas[name]
+    return tables.SCHEMAS[name]
 
 
 def state_versions_schema() -> T.StructType:
@@ -138,7 +121,7 @@ class Engine(ABC):
 
     def open(self) -> Engine:
         """Register every table of the design by name (empty when absent), then the views."""
-        if "://" not in self.warehouse and not Path(self.warehouse).is_dir():
+        if not is_remote(self.warehouse) and not Path(self.warehouse).is_dir():
             raise EngineError(f"warehouse {self.warehouse} does not exist; pass --warehouse DIR")
         present = [n for n in tables.ALL_TABLES if self._exists(self.location(n))]
         if not present:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kafka_dedup import tables
 from kafka_dedup.errors import UserError
 
 COMMIT_FILE_RE = re.compile(r"^(\d{20})\.json$")
@@ -54,7 +55,7 @@ class AsOf:
 
     timestamp: datetime | None = None
     version: int | None = None
-    table: str = "deliveries"
+    table: str = tables.DELIVERIES
 
     def describe(self) -> str:
         if self.timestamp is not None:

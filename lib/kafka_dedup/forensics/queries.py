@@ -91,7 +91,12 @@ def summary(engine: Engine, limit: int | None = None) -> Report:
 
 def top_keys(engine: Engine, top: int = DEFAULT_TOP) -> Report:
     """The keys and the producers with the most duplicate copies."""
-    engine.materialize(TOP_DUPLICATES, f"SELECT * FROM {DUPLICATES}")
+    # only the columns both sections read: the view also carries payloads and raw values
+    engine.materialize(
+        TOP_DUPLICATES,
+        f"SELECT key, event_id, copies, copy_number, producer_id, kafka_timestamp, likely_cause "
+        f"FROM {DUPLICATES}",
+    )
     keys_sql = f"""
 SELECT key, count(DISTINCT event_id) AS duplicated_events,
        count(*) - count(DISTINCT event_id) AS extra_copies,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kafka_dedup import tables
 from kafka_dedup.errors import UserError
 from kafka_dedup.forensics.engine import STATE_VERSIONS, Engine
 from kafka_dedup.forensics.output import Report, Section
@@ -134,7 +135,7 @@ def trace(
         )
     if not sections[0].result.table.num_rows:
         notes.append(f"no delivery carries {subject}")
-    if "reconciliation_findings" in engine.absent:
+    if tables.RECONCILIATION_FINDINGS in engine.absent:
         notes.append("no reconciliation has run on this warehouse yet: no findings to show")
     return Report(sections, notes)
 

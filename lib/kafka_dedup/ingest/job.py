@@ -14,11 +14,11 @@ from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
 from kafka_dedup.ingest import streams
 from kafka_dedup.ingest.progress import IngestTotals, ProgressReporter
+from kafka_dedup.kafka import admin
 from kafka_dedup.session import absolute
 
 POLL_S = 1
 GRACEFUL_STOP_S = 300.0
-METADATA_TIMEOUT_S = 10.0
 DATA_LOSS_MARKERS = ("failOnDataLoss", "data may have been lost", "OffsetOutOfRange")
 
 
@@ -38,21 +38,10 @@ def check_kafka(config: Config) -> None:
     kafka = config.kafka
     if kafka.options.get("security.protocol", "PLAINTEXT").upper() != "PLAINTEXT":
         return  # authenticated clusters: Spark's own client reports access problems
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient(
-        {"bootstrap.servers": kafka.bootstrap_servers, "log_level": 0, "socket.timeout.ms": 5000}
-    )
-    try:
-        metadata = admin.list_topics(timeout=METADATA_TIMEOUT_S)
-    except Exception:  # noqa: BLE001 - librdkafka raises KafkaException with transport codes
-        raise IngestError(
-            f"Kafka at {kafka.bootstrap_servers} is unreachable: start it "
-            "(`kafka-dedup broker start`) or fix --bootstrap-servers"
-        ) from None
+    existing = admin.topic_names(kafka.bootstrap_servers)
     if kafka.topic_pattern:
         return
-    missing = [topic for topic in kafka.topics if topic not in metadata.topics]
+    missing = [topic for topic in kafka.topics if topic not in existing]
     if missing:
         raise IngestError(
             f"topic(s) {', '.join(missing)} not found on {kafka.bootstrap_servers}: create them "

@@ -164,21 +164,17 @@ def merge_deliveries(
     # Computed once: the source may be a micro-batch whose every re-run would execute the
     # streaming dedup operator again.
     events_df = to_events(unique_df, merged_by).localCheckpoint(eager=True)
-    try:
-        event_dates = sorted(
-            r.event_date for r in events_df.select("event_date").distinct().collect()
-        )
-        if not event_dates:
-            return MergeCounts()
-        unique = events_df.count()
-        if create_tables:
-            tables.ensure_table(spark, warehouse, database, tables.EVENTS)
-            tables.ensure_table(spark, warehouse, database, tables.ENTITY_STATE)
-        events = DeltaTable.forPath(spark, tables.location(warehouse, tables.EVENTS))
-        state = DeltaTable.forPath(spark, tables.location(warehouse, tables.ENTITY_STATE))
-        with idempotent(spark, txn):
-            inserted = merge_events(events, events_df, event_dates)
-            state_updates = merge_entity_state(state, latest_per_key(events_df))
-        return MergeCounts(unique, inserted, unique - inserted, state_updates)
-    finally:
-        events_df.unpersist()
+    per_date = events_df.groupBy("event_date").count().collect()  # the dates and the total
+    if not per_date:
+        return MergeCounts()
+    event_dates = sorted(row.event_date for row in per_date)
+    unique = sum(row["count"] for row in per_date)
+    if create_tables:
+        tables.ensure_table(spark, warehouse, database, tables.EVENTS)
+        tables.ensure_table(spark, warehouse, database, tables.ENTITY_STATE)
+    events = DeltaTable.forPath(spark, tables.location(warehouse, tables.EVENTS))
+    state = DeltaTable.forPath(spark, tables.location(warehouse, tables.ENTITY_STATE))
+    with idempotent(spark, txn):
+        inserted = merge_events(events, events_df, event_dates)
+        state_updates = merge_entity_state(state, latest_per_key(events_df))
+    return MergeCounts(unique, inserted, unique - inserted, state_updates)

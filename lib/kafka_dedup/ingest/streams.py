@@ -28,7 +28,6 @@ class BatchFigures:
 
     records_read: int = 0
     malformed: int = 0
-    unique_in_batch: int = 0
     duplicates_caught_by_merge: int = 0
     rows_inserted: int = 0
     state_updates: int = 0
@@ -109,29 +108,26 @@ def write_deliveries_batch(
         )
         # One Kafka read for the count and both writes.
         deliveries_df = deliveries_df.localCheckpoint(eager=True)
-        try:
-            counts = deliveries_df.agg(
-                F.count(F.lit(1)).alias("read"),
-                F.count("parse_error").alias("malformed"),
-            ).first()
-            assert counts is not None
-            app_id = identity.app_id()
-            for name, rows_df in (
-                (tables.DELIVERIES, deliveries_df),
-                (tables.QUARANTINE, parse.to_quarantine(deliveries_df)),
-            ):
-                (
-                    rows_df.write.format("delta")
-                    .mode("append")
-                    .option("txnAppId", app_id)
-                    .option("txnVersion", batch_id)
-                    .save(tables.location(warehouse, name))
-                )
-            ledger.put(
-                DELIVERIES_QUERY, batch_id, BatchFigures(int(counts.read), int(counts.malformed))
+        counts = deliveries_df.agg(
+            F.count(F.lit(1)).alias("read"),
+            F.count("parse_error").alias("malformed"),
+        ).first()
+        assert counts is not None
+        app_id = identity.app_id()
+        for name, rows_df in (
+            (tables.DELIVERIES, deliveries_df),
+            (tables.QUARANTINE, parse.to_quarantine(deliveries_df)),
+        ):
+            (
+                rows_df.write.format("delta")
+                .mode("append")
+                .option("txnAppId", app_id)
+                .option("txnVersion", batch_id)
+                .save(tables.location(warehouse, name))
             )
-        finally:
-            deliveries_df.unpersist()
+        ledger.put(
+            DELIVERIES_QUERY, batch_id, BatchFigures(int(counts.read), int(counts.malformed))
+        )
 
     return write
 
@@ -159,7 +155,6 @@ def merge_events_batch(
             EVENTS_QUERY,
             batch_id,
             BatchFigures(
-                unique_in_batch=counts.unique_in_batch,
                 duplicates_caught_by_merge=counts.duplicates_caught_by_merge,
                 rows_inserted=counts.inserted,
                 state_updates=counts.state_updates,

@@ -7,11 +7,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import NewTopic
 
-from kafka_dedup.errors import UserError
-from kafka_dedup.kafka import simulator
+from kafka_dedup.kafka import admin, simulator
 from kafka_dedup.kafka.producer import EventProducer
 from kafka_dedup.kafka.simulator import PRODUCER_RETRY, Stream
 
@@ -20,23 +18,12 @@ PROGRESS_EVERY = 10_000
 Coordinates = dict[int, tuple[str, int, int]]
 
 
-class ProduceError(UserError):
-    """The stream could not be published."""
-
-
 def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> bool:
     """Create the topic when missing; True when it was created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
-    try:
-        metadata = admin.list_topics(timeout=TOPIC_TIMEOUT_S)
-    except KafkaException:
-        raise ProduceError(
-            f"Kafka at {bootstrap_servers} is unreachable: start it (`kafka-dedup broker "
-            "start`) or fix --bootstrap-servers"
-        ) from None
-    if topic in metadata.topics:
+    if topic in admin.topic_names(bootstrap_servers):
         return False
-    futures = admin.create_topics(
+    client = admin.admin_client(bootstrap_servers)  # must outlive the future it returns
+    futures = client.create_topics(
         [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
     )
     futures[topic].result(timeout=TOPIC_TIMEOUT_S)

@@ -71,12 +71,16 @@ def _rest_of_log(run: Run, start: datetime, end: datetime) -> DataFrame:
 def _confirm_orphans(findings_df: DataFrame, rest_of_log_df: DataFrame) -> DataFrame:
     """Keep ORPHAN findings whose event_id is nowhere in the log (any date)."""
     is_orphan = F.col("finding_type") == ORPHAN
-    orphan_ids_df = findings_df.where(is_orphan).select("event_id").distinct()
-    if orphan_ids_df.count() <= BROADCAST_ROWS:
+    # semi and anti joins ignore duplicates on their right side: no distinct() needed
+    orphan_ids_df = findings_df.where(is_orphan).select("event_id")
+    orphans = orphan_ids_df.count()
+    if orphans == 0:
+        return findings_df  # nothing to confirm: skip the scan of the rest of the log
+    if orphans <= BROADCAST_ROWS:
         # few orphans: look them up while reading the log instead of shuffling the log
         orphan_ids_df = F.broadcast(orphan_ids_df)
     logged_df = rest_of_log_df.select("event_id").join(orphan_ids_df, "event_id", "left_semi")
-    confirmed_df = findings_df.where(is_orphan).join(logged_df.distinct(), "event_id", "left_anti")
+    confirmed_df = findings_df.where(is_orphan).join(logged_df, "event_id", "left_anti")
     return findings_df.where(~is_orphan).unionByName(confirmed_df)
 
 
@@ -84,7 +88,8 @@ def classify_source(run: Run, source: Source, raw_df: DataFrame) -> tuple[DataFr
     """One source's findings (persisted) and its counters."""
     run.progress.step(f"classifying {source.name} ({source.format} {source.location()})")
     observation = Observation(f"effects_{source.name}_{run.run_id}")
-    effects_df = sources.normalize_effects(raw_df, source).observe(
+    normalized_df = sources.normalize_effects(raw_df, source)
+    effects_df = normalized_df.observe(
         observation, F.count(F.lit(1)).alias("rows"), F.count("malformed").alias("malformed")
     )
     start, end = run.day_start - run.settings.lookback, run.day_end + run.settings.lookback
@@ -107,8 +112,7 @@ def classify_source(run: Run, source: Source, raw_df: DataFrame) -> tuple[DataFr
     malformed_rows = []
     if metrics.get("malformed"):
         malformed_rows = (
-            sources.normalize_effects(raw_df, source)
-            .where(F.col("malformed").isNotNull())
+            normalized_df.where(F.col("malformed").isNotNull())
             .select(F.col("malformed").alias("reason"), F.col("row_json").alias("row"))
             .limit(run.settings.top_rows)
             .collect()

@@ -11,14 +11,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-
 from kafka_dedup.errors import UserError
+from kafka_dedup.kafka import admin
 from kafka_dedup.kafka.producer import EventProducer
 
 PRODUCER_ID = "kafka-dedup-reconcile"
-METADATA_TIMEOUT_S = 10.0
 IDENTITY_FIELDS = ("run_date", "source", "finding_type", "event_id", "field", "effect_ids")
 
 
@@ -28,15 +25,7 @@ class RemediationError(UserError):
 
 def check_topic(bootstrap_servers: str, topic: str) -> None:
     """Fail before the run writes anything when the topic is missing or Kafka unreachable."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
-    try:
-        metadata = admin.list_topics(timeout=METADATA_TIMEOUT_S)
-    except KafkaException as exc:
-        raise RemediationError(
-            f"cannot reach Kafka at {bootstrap_servers} for remediation topic {topic}: "
-            f"{exc.args[0].str() if exc.args else exc}"
-        ) from None
-    if topic not in metadata.topics:
+    if topic not in admin.topic_names(bootstrap_servers):
         raise RemediationError(
             f"remediation topic {topic!r} does not exist on {bootstrap_servers}: create it or "
             "unset reconcile.remediation_topic"

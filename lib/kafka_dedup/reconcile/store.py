@@ -54,10 +54,7 @@ def read_findings(spark: SparkSession, warehouse: str, run_date: date) -> DataFr
 def ensure_tables(spark: SparkSession, warehouse: str, database: str) -> None:
     """Create (once) and register the tables a run writes; the job calls it after its checks."""
     for name in (tables.EVENTS, tables.RECONCILIATION_FINDINGS, tables.RECONCILIATION_RUNS):
-        # an existing table was registered by build_session; creating-if-missing reads and
-        # compares its schema, which costs seconds per table
-        if not DeltaTable.isDeltaTable(spark, tables.location(warehouse, name)):
-            tables.ensure_table(spark, warehouse, database, name)
+        tables.ensure_table(spark, warehouse, database, name)
 
 
 def replace_findings(
