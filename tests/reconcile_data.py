@@ -76,6 +76,7 @@ def delivery_row(
         "parse_error": parse_error,
         "ingested_at": kafka_time,
         "ingest_batch_id": 0,
+        "ingest_query_id": "q-0",
     }
     return _ordered(values, tables.DELIVERIES_SCHEMA)
 

@@ -40,6 +40,7 @@ DELIVERIES_SCHEMA = T.StructType(
         T.StructField("parse_error_detail", T.StringType()),
         T.StructField("ingested_at", T.TimestampType()),
         T.StructField("ingest_batch_id", T.LongType()),
+        T.StructField("ingest_query_id", T.StringType()),
     ]
 )
 
@@ -171,6 +172,24 @@ SCHEMAS: dict[str, T.StructType] = {
     RECONCILIATION_RUNS: RECONCILIATION_RUNS_SCHEMA,
 }
 PARTITIONING: dict[str, list[str]] = {EVENTS: ["event_date"], RECONCILIATION_FINDINGS: ["run_date"]}
+# File statistics only for the columns queries filter on: Delta otherwise computes min/max
+# and null counts of the first 32 columns (raw bytes and JSON text too) on every write.
+STATS_COLUMNS: dict[str, list[str]] = {
+    DELIVERIES: [
+        "topic",
+        "partition",
+        "offset",
+        "kafka_timestamp",
+        "key",
+        "event_id",
+        "event_time",
+        "parse_error",
+        "ingested_at",
+        "ingest_batch_id",
+        "ingest_query_id",
+    ],
+    EVENTS: ["key", "event_id", "event_type", "event_time", "sequence", "offset"],
+}
 ALL_TABLES = (
     DELIVERIES,
     EVENTS,
@@ -206,6 +225,8 @@ def ensure_table(
     partition_by = partition_by if partition_by is not None else PARTITIONING.get(name, [])
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
+    if name in STATS_COLUMNS and schema is SCHEMAS[name]:
+        builder = builder.property("delta.dataSkippingStatsColumns", ",".join(STATS_COLUMNS[name]))
     builder.execute()
     register(spark, database, name, path)
     return DeltaTable.forPath(spark, path)

@@ -41,7 +41,7 @@ def delivery(
     return (
         TOPIC, partition, offset, at, 0, raw_key, raw_value, [], key, event_id,
         None if parse_error else "order.paid", event_time or (None if parse_error else ts(9, 0)),
-        None if parse_error else 1, producer, payload, parse_error, None, at, 1,
+        None if parse_error else 1, producer, payload, parse_error, None, at, 1, "q-0",
     )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ def deliveries(spark: SparkSession, rows: list[tuple]) -> DataFrame:
     """rows: (offset, key, event_id, sequence, event_time, parse_error)."""
     full = [
         ("orders", 0, off, T0 + dt.timedelta(seconds=off), 0, None, None, None, key, event_id,
-         "order.paid", time, seq, "p-1", "{}", error, None, T0, 0)
+         "order.paid", time, seq, "p-1", "{}", error, None, T0, 0, "q-0")
         for off, key, event_id, seq, time, error in rows
     ]  # fmt: skip
     return spark.createDataFrame(full, tables.DELIVERIES_SCHEMA)

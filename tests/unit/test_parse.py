@@ -102,8 +102,9 @@ def test_quarantine_rows_are_the_malformed_ones(spark: SparkSession) -> None:
     deliveries_df = (
         kafka_rows(spark, [(b"k", VALID), (b"k", b"oops"), (None, None)])
         .transform(parse.parse_deliveries)
-        .transform(parse.with_ingest_columns, batch_id=7)
+        .transform(parse.with_ingest_columns, batch_id=7, query_id="q-1")
     )
     rows = sorted(deliveries_df.transform(parse.to_quarantine).collect(), key=lambda r: r.offset)
     assert [(r.offset, r.reason) for r in rows] == [(1, "invalid_json"), (2, "empty_value")]
-    assert {r.ingest_batch_id for r in deliveries_df.collect()} == {7}
+    stamps = {(r.ingest_batch_id, r.ingest_query_id) for r in deliveries_df.collect()}
+    assert stamps == {(7, "q-1")}

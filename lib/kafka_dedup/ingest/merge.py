@@ -82,23 +82,26 @@ def to_events(deliveries_df: DataFrame, merged_by: str) -> DataFrame:
     )
 
 
-def version_order(prefix: str = "") -> list[Column]:
-    """Newest first: higher sequence (null lowest), then later event_time, then event_id."""
-    return [
-        F.coalesce(F.col(f"{prefix}sequence"), F.lit(MIN_LONG)).desc(),
-        F.col(f"{prefix}event_time").desc(),
-        F.col(f"{prefix}event_id").desc(),
-    ]
-
-
 def latest_per_key(events_df: DataFrame) -> DataFrame:
-    """One `entity_state` candidate per key: the newest version in the batch."""
-    newest = Window.partitionBy("key").orderBy(*version_order())
+    """One `entity_state` candidate per key: the newest version in the batch.
+
+    A max over a struct that starts with the version order (higher sequence, null lowest,
+    then later event_time, then event_id) is a hash aggregation with partial aggregation
+    before the shuffle, instead of a sort of every row by key."""
+    state_columns = tables.ENTITY_STATE_SCHEMA.fieldNames()[:-1]
+    newest = F.max(
+        F.struct(
+            F.coalesce(F.col("sequence"), F.lit(MIN_LONG)).alias("_sequence_order"),
+            F.col("event_time").alias("_event_time_order"),
+            F.col("event_id").alias("_event_id_order"),
+            *state_columns,
+        )
+    ).alias("_newest")
     return (
-        events_df.withColumn("_rank", F.row_number().over(newest))
-        .where(F.col("_rank") == 1)
+        events_df.groupBy("key")
+        .agg(newest)
         .select(
-            *tables.ENTITY_STATE_SCHEMA.fieldNames()[:-1],
+            *(F.col("_newest")[name].alias(name) for name in state_columns),
             F.current_timestamp().alias("updated_at"),
         )
     )

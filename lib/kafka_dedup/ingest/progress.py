@@ -70,11 +70,11 @@ class ProgressReporter:
         removed, late = _state_metrics(progress)
         duration_ms = int((progress.durationMs or {}).get("triggerExecution", 0))
         watermark = _timestamp((progress.eventTime or {}).get("watermark"))
-        read = figures.records_read if name == DELIVERIES_QUERY else int(progress.numInputRows)
+        read = int(progress.numInputRows)
         totals = self.totals
         totals.batches[name] = totals.batches.get(name, 0) + 1
         if name == DELIVERIES_QUERY:
-            totals.records_read += figures.records_read
+            totals.records_read += read
             totals.malformed += figures.malformed
         totals.duplicates_removed_by_state += removed
         totals.duplicates_caught_by_merge += figures.duplicates_caught_by_merge

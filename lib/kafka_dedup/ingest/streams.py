@@ -26,7 +26,6 @@ QUERY_ID_WAIT_S = 60.0
 class BatchFigures:
     """What foreachBatch learns about one micro-batch (Spark's progress adds the rest)."""
 
-    records_read: int = 0
     malformed: int = 0
     duplicates_caught_by_merge: int = 0
     rows_inserted: int = 0
@@ -63,10 +62,13 @@ class QueryIdentity:
         self._id = query_id
         self._ready.set()
 
-    def app_id(self) -> str:
-        if not self._ready.wait(QUERY_ID_WAIT_S):
+    def query_id(self) -> str:
+        if not self._ready.wait(QUERY_ID_WAIT_S) or self._id is None:
             raise RuntimeError(f"query {self.name} did not report its id")
-        return f"kafka-dedup-{self.name}-{self._id}"
+        return self._id
+
+    def app_id(self) -> str:
+        return f"kafka-dedup-{self.name}-{self.query_id()}"
 
 
 def kafka_source(spark: SparkSession, config: Config) -> DataFrame:
@@ -99,37 +101,53 @@ def _with_trigger(writer: DataStreamWriter, trigger: str) -> DataStreamWriter:
 def write_deliveries_batch(
     config: Config, identity: QueryIdentity, ledger: BatchLedger
 ) -> Callable[[DataFrame, int], None]:
-    """foreachBatch body: append every record to deliveries, malformed ones to quarantine."""
+    """foreachBatch body: append every record to deliveries, then the batch's malformed
+    rows, read back from deliveries, to quarantine.
+
+    Kafka is read and parsed once, by the deliveries write itself. The read-back finds the
+    batch's rows by query id and batch id, so it is cheap (file statistics skip the other
+    files, Parquet null counts skip valid row groups), and it still finds them when a crash
+    fell between the two writes and the re-run's deliveries write is skipped as committed."""
     warehouse = absolute(config.storage.warehouse)
+    deliveries_path = tables.location(warehouse, tables.DELIVERIES)
 
     def write(batch_df: DataFrame, batch_id: int) -> None:
+        query_id = identity.query_id()
+        txn = merge.Txn(identity.app_id(), batch_id)
         deliveries_df = batch_df.transform(parse.parse_deliveries).transform(
-            parse.with_ingest_columns, batch_id=batch_id
+            parse.with_ingest_columns, batch_id=batch_id, query_id=query_id
         )
-        # One Kafka read for the count and both writes.
-        deliveries_df = deliveries_df.localCheckpoint(eager=True)
-        counts = deliveries_df.agg(
-            F.count(F.lit(1)).alias("read"),
-            F.count("parse_error").alias("malformed"),
-        ).first()
-        assert counts is not None
-        app_id = identity.app_id()
-        for name, rows_df in (
-            (tables.DELIVERIES, deliveries_df),
-            (tables.QUARANTINE, parse.to_quarantine(deliveries_df)),
-        ):
-            (
-                rows_df.write.format("delta")
-                .mode("append")
-                .option("txnAppId", app_id)
-                .option("txnVersion", batch_id)
-                .save(tables.location(warehouse, name))
+        _append(deliveries_df, deliveries_path, txn, merge_schema=True)
+        spark = batch_df.sparkSession
+        malformed_df = (
+            spark.read.format("delta")
+            .load(deliveries_path)
+            .where(
+                (F.col("ingest_query_id") == query_id)
+                & (F.col("ingest_batch_id") == batch_id)
+                & F.col("parse_error").isNotNull()
             )
-        ledger.put(
-            DELIVERIES_QUERY, batch_id, BatchFigures(int(counts.read), int(counts.malformed))
+            .transform(parse.to_quarantine)
         )
+        malformed = malformed_df.count()
+        if malformed:
+            _append(malformed_df, tables.location(warehouse, tables.QUARANTINE), txn)
+        ledger.put(DELIVERIES_QUERY, batch_id, BatchFigures(malformed=malformed))
 
     return write
+
+
+def _append(rows_df: DataFrame, path: str, txn: merge.Txn, merge_schema: bool = False) -> None:
+    """Append idempotently: Delta skips the write if this (app id, batch) already committed."""
+    writer = (
+        rows_df.write.format("delta")
+        .mode("append")
+        .option("txnAppId", txn.app_id)
+        .option("txnVersion", txn.version)
+    )
+    if merge_schema:  # deliveries tables created before a column was added
+        writer = writer.option("mergeSchema", "true")
+    writer.save(path)
 
 
 def merge_events_batch(

@@ -1,0 +1,80 @@
+"""The deliveries micro-batch: quarantine is read back from deliveries, exactly once per batch."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from kafka_dedup import tables
+from kafka_dedup.config import Config
+from kafka_dedup.ingest import merge, parse, streams
+from tests.unit.test_parse import VALID, kafka_rows
+
+ROWS = [(b"k1", VALID), (b"k2", b"oops"), (b"k3", VALID), (None, None)]
+
+
+def _setup(base_config: Config, tmp_path: Path) -> Config:
+    return dataclasses.replace(
+        base_config, storage=dataclasses.replace(base_config.storage, warehouse=str(tmp_path))
+    )
+
+
+def _identity(query_id: str) -> streams.QueryIdentity:
+    identity = streams.QueryIdentity(streams.DELIVERIES_QUERY)
+    identity.set(query_id)
+    return identity
+
+
+def _rows(spark: SparkSession, config: Config, name: str) -> list[tuple]:
+    path = tables.location(config.storage.warehouse, name)
+    return sorted(
+        tuple(row) for row in spark.read.format("delta").load(path).select("offset").collect()
+    )
+
+
+def test_quarantine_is_written_when_a_crash_fell_after_the_deliveries_write(
+    spark: SparkSession, base_config: Config, tmp_path: Path
+) -> None:
+    config = _setup(base_config, tmp_path)
+    streams.ensure_tables(spark, config, (tables.DELIVERIES, tables.QUARANTINE))
+    identity = _identity("query-a")
+    batch_df = kafka_rows(spark, ROWS)
+    # The first attempt committed deliveries, then the process died before quarantine.
+    deliveries_df = batch_df.transform(parse.parse_deliveries).transform(
+        parse.with_ingest_columns, batch_id=0, query_id="query-a"
+    )
+    deliveries_path = tables.location(config.storage.warehouse, tables.DELIVERIES)
+    streams._append(deliveries_df, deliveries_path, merge.Txn(identity.app_id(), 0))
+
+    ledger = streams.BatchLedger()
+    write = streams.write_deliveries_batch(config, identity, ledger)
+    write(batch_df, 0)  # the re-run: deliveries skipped as committed, quarantine written
+    write(batch_df, 0)  # a second re-run changes nothing
+
+    assert _rows(spark, config, tables.DELIVERIES) == [(0,), (1,), (2,), (3,)]
+    assert _rows(spark, config, tables.QUARANTINE) == [(1,), (3,)]
+    figures = ledger.pop(streams.DELIVERIES_QUERY, 0)
+    assert figures is not None and figures.malformed == 2
+
+
+def test_a_new_checkpoint_does_not_quarantine_the_old_generation_again(
+    spark: SparkSession, base_config: Config, tmp_path: Path
+) -> None:
+    config = _setup(base_config, tmp_path)
+    streams.ensure_tables(spark, config, (tables.DELIVERIES, tables.QUARANTINE))
+    first, second = streams.BatchLedger(), streams.BatchLedger()
+    streams.write_deliveries_batch(config, _identity("query-a"), first)(kafka_rows(spark, ROWS), 0)
+    # A reset checkpoint starts again at batch 0 under a new query id.
+    later = kafka_rows(spark, [(b"k9", b"{broken"), (b"k8", VALID)])
+    streams.write_deliveries_batch(config, _identity("query-b"), second)(later, 0)
+
+    quarantine_path = tables.location(config.storage.warehouse, tables.QUARANTINE)
+    reasons = sorted(
+        (row.offset, row.reason)
+        for row in spark.read.format("delta").load(quarantine_path).collect()
+    )
+    assert reasons == [(0, "invalid_json"), (1, "invalid_json"), (3, "empty_value")]
+    malformed = [ledger.pop(streams.DELIVERIES_QUERY, 0) for ledger in (first, second)]
+    assert [figures.malformed if figures else None for figures in malformed] == [2, 1]
