@@ -103,6 +103,7 @@ def run_ingest(
     run_id = uuid.uuid4().hex[:12]
     reporter = ProgressReporter(run_id, streams.BatchLedger(), echo=echo)
     warehouse = absolute(config.storage.warehouse)
+    streams.ensure_tables(spark, config, streams.INGEST_TABLES)
     try:
         first = streams.start_deliveries_query(spark, config, reporter.ledger)
         if config.ingest.trigger == "available-now":
@@ -119,5 +120,5 @@ def run_ingest(
     finally:
         for query in spark.streams.active:
             query.stop()
-        reporter.flush(spark, warehouse, config.storage.database)
+        reporter.flush(spark, warehouse)
     return IngestResult(run_id, reporter.totals, stopped)

@@ -117,11 +117,10 @@ class ProgressReporter:
             )
         return f"[{name:>10}] batch {batch}: {detail}, {ms / 1000:.1f} s"
 
-    def flush(self, spark: SparkSession, warehouse: str, database: str) -> None:
-        """Append the collected rows to ingest_batches."""
+    def flush(self, spark: SparkSession, warehouse: str) -> None:
+        """Append the collected rows to ingest_batches (created before the queries start)."""
         if not self.rows:
             return
-        tables.ensure_table(spark, warehouse, database, tables.INGEST_BATCHES)
         rows_df = spark.createDataFrame(self.rows, tables.INGEST_BATCHES_SCHEMA)
         rows_df.write.format("delta").mode("append").save(
             tables.location(warehouse, tables.INGEST_BATCHES)

@@ -17,6 +17,13 @@ from kafka_dedup.config import Config
 from kafka_dedup.ingest import merge, parse
 from kafka_dedup.session import absolute
 
+INGEST_TABLES = (
+    tables.DELIVERIES,
+    tables.QUARANTINE,
+    tables.EVENTS,
+    tables.ENTITY_STATE,
+    tables.INGEST_BATCHES,
+)
 DELIVERIES_QUERY = "deliveries"
 EVENTS_QUERY = "events"
 QUERY_ID_WAIT_S = 60.0
@@ -195,7 +202,6 @@ def start_deliveries_query(
     spark: SparkSession, config: Config, ledger: BatchLedger
 ) -> StreamingQuery:
     """Kafka -> deliveries (+ quarantine): stateless, every record, idempotent per batch."""
-    ensure_tables(spark, config, (tables.DELIVERIES, tables.QUARANTINE))
     identity = QueryIdentity(DELIVERIES_QUERY)
     writer = (
         kafka_source(spark, config)
@@ -211,7 +217,6 @@ def start_deliveries_query(
 def start_events_query(spark: SparkSession, config: Config, ledger: BatchLedger) -> StreamingQuery:
     """deliveries -> watermark dedup -> MERGE into events and entity_state."""
     warehouse = absolute(config.storage.warehouse)
-    ensure_tables(spark, config, (tables.DELIVERIES, tables.EVENTS, tables.ENTITY_STATE))
     identity = QueryIdentity(EVENTS_QUERY)
     source_df = spark.readStream.format("delta").load(tables.location(warehouse, tables.DELIVERIES))
     writer = (
@@ -226,7 +231,7 @@ def start_events_query(spark: SparkSession, config: Config, ledger: BatchLedger)
 
 
 def ensure_tables(spark: SparkSession, config: Config, names: tuple[str, ...]) -> None:
-    """Create (once, before the query starts) the tables its batches write."""
+    """Create (once, before the queries start) the tables their batches write."""
     warehouse = absolute(config.storage.warehouse)
     for name in names:
         tables.ensure_table(spark, warehouse, config.storage.database, name)
