@@ -41,6 +41,9 @@ def session_conf(config: Config) -> dict[str, str]:
         "spark.sql.streaming.stateStore.providerClass": ROCKSDB_PROVIDER,
         # Commit a changelog per batch instead of uploading a full RocksDB snapshot.
         "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        # Counting the state's rows costs a RocksDB read per write (about 5% of the events
+        # query); the project does not use that count (numRowsTotal reads 0 instead).
+        "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": absolute(config.storage.warehouse),
