@@ -12,7 +12,13 @@ from pyspark.sql import SparkSession
 from kafka_dedup import config as config_mod
 from kafka_dedup import session as session_mod
 from kafka_dedup.kafka import broker
-from tests.aws_fixtures import moto_endpoint, use_dummy_aws_credentials  # noqa: F401 - fixture
+
+# fixtures, registered once here so every module shares one instance of each
+from tests.aws_fixtures import (  # noqa: F401
+    aws_bundle_dir,
+    moto_endpoint,
+    use_dummy_aws_credentials,
+)
 
 # Before any JVM starts: the Spark session and boto3 see dummy AWS credentials only, so no test
 # can reach a real AWS account; AWS tests talk to the moto_endpoint server process.

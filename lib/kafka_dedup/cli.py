@@ -24,16 +24,14 @@ COMMANDS = {
     "aws": "deploy, package, submit and follow the jobs on EMR Serverless",
 }
 
-EXIT_ERROR = 1
-
 
 def _chosen(argv: Sequence[str]) -> str | None:
     """The sub-command named on the command line (the first token that is one)."""
     return next((token for token in argv if token in COMMANDS), None)
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser; with argv, only the chosen command's module is imported (all without)."""
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser; only the module of the command argv names is imported."""
     parser = argparse.ArgumentParser(
         prog="kafka-dedup",
         description=(
@@ -48,9 +46,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="TOML config file (defaults < file < KAFKA_DEDUP_* env < flags)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    chosen = None if argv is None else _chosen(argv)
+    chosen = _chosen(argv)
     for name, summary in COMMANDS.items():
-        if argv is not None and name != chosen:
+        if name != chosen:
             subparsers.add_parser(name, help=summary)
             continue
         module = importlib.import_module(f"kafka_dedup.commands.{name}")

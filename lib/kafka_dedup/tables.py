@@ -206,30 +206,29 @@ def location(warehouse: str, name: str) -> str:
     return f"{warehouse.rstrip('/')}/{name}"
 
 
-def ensure_table(
-    spark: SparkSession,
-    warehouse: str,
-    database: str,
-    name: str,
-    schema: T.StructType | None = None,
-    partition_by: list[str] | None = None,
-) -> DeltaTable:
+def ensure_table(spark: SparkSession, warehouse: str, database: str, name: str) -> DeltaTable:
     """Create the Delta table at its location if missing, register it, and return it."""
     path = location(warehouse, name)
     if DeltaTable.isDeltaTable(spark, path):
         # createIfNotExists would read and compare the existing schema: seconds per table
         register(spark, database, name, path)
         return DeltaTable.forPath(spark, path)
-    schema = schema or SCHEMAS[name]
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
-    partition_by = partition_by if partition_by is not None else PARTITIONING.get(name, [])
-    if partition_by:
-        builder = builder.partitionedBy(*partition_by)
-    if name in STATS_COLUMNS and schema is SCHEMAS[name]:
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(SCHEMAS[name])
+    if name in PARTITIONING:
+        builder = builder.partitionedBy(*PARTITIONING[name])
+    if name in STATS_COLUMNS:
         builder = builder.property("delta.dataSkippingStatsColumns", ",".join(STATS_COLUMNS[name]))
     builder.execute()
     register(spark, database, name, path)
     return DeltaTable.forPath(spark, path)
+
+
+def ensure_tables(
+    spark: SparkSession, warehouse: str, database: str, names: tuple[str, ...]
+) -> None:
+    """ensure_table for each name, before the job writes any of them."""
+    for name in names:
+        ensure_table(spark, warehouse, database, name)
 
 
 def register(spark: SparkSession, database: str, name: str, path: str) -> None:

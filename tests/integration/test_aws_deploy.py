@@ -17,9 +17,7 @@ from urllib.parse import unquote
 import pytest
 
 from kafka_dedup import cli, paths
-from tests.aws_fixtures import aws_bundle_dir, aws_config_file, client, make_bucket, write_text
-
-__all__ = ["aws_bundle_dir"]  # a fixture, used by name
+from tests.aws_fixtures import aws_config_file, client, make_bucket, write_text
 
 
 def test_deploy_creates_the_stack_then_adds_the_bundles_schedules(

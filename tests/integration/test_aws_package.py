@@ -15,9 +15,7 @@ import pyspark
 import pytest
 
 from kafka_dedup import cli
-from tests.aws_fixtures import aws_bundle_dir, aws_config_file, client, make_bucket, s3_keys
-
-__all__ = ["aws_bundle_dir"]  # a fixture, used by name
+from tests.aws_fixtures import aws_config_file, client, make_bucket, s3_keys
 
 JOB_FILES = 3  # ingest.py, reconcile.py and the nightly reconcile entry
 PYTHON_AND_CONFIG = 2

@@ -11,9 +11,7 @@ from pathlib import Path
 import pytest
 
 from kafka_dedup import cli
-from tests.aws_fixtures import aws_bundle_dir, aws_config_file, client, make_bucket
-
-__all__ = ["aws_bundle_dir"]  # a fixture, used by name
+from tests.aws_fixtures import aws_config_file, client, make_bucket
 
 ROLE = "arn:aws:iam::123456789012:role/kafka-dedup-job"
 

@@ -38,7 +38,12 @@ def test_quarantine_is_written_when_a_crash_fell_after_the_deliveries_write(
     spark: SparkSession, base_config: Config, tmp_path: Path
 ) -> None:
     config = _setup(base_config, tmp_path)
-    streams.ensure_tables(spark, config, (tables.DELIVERIES, tables.QUARANTINE))
+    tables.ensure_tables(
+        spark,
+        config.storage.warehouse,
+        config.storage.database,
+        (tables.DELIVERIES, tables.QUARANTINE),
+    )
     identity = _identity("query-a")
     batch_df = kafka_rows(spark, ROWS)
     # The first attempt committed deliveries, then the process died before quarantine.
@@ -63,7 +68,12 @@ def test_a_new_checkpoint_does_not_quarantine_the_old_generation_again(
     spark: SparkSession, base_config: Config, tmp_path: Path
 ) -> None:
     config = _setup(base_config, tmp_path)
-    streams.ensure_tables(spark, config, (tables.DELIVERIES, tables.QUARANTINE))
+    tables.ensure_tables(
+        spark,
+        config.storage.warehouse,
+        config.storage.database,
+        (tables.DELIVERIES, tables.QUARANTINE),
+    )
     first, second = streams.BatchLedger(), streams.BatchLedger()
     streams.write_deliveries_batch(config, _identity("query-a"), first)(kafka_rows(spark, ROWS), 0)
     # A reset checkpoint starts again at batch 0 under a new query id.

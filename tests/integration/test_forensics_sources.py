@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from kafka_dedup import tables
 from kafka_dedup.config import Config
 from kafka_dedup.forensics import engines, trace
-from kafka_dedup.forensics.engine import EngineError, schema_of
+from kafka_dedup.forensics.engine import EngineError
 from kafka_dedup.forensics.output import Result
 from kafka_dedup.forensics.parquet_source import parquet_sql
 from tests.integration.forensics_fixtures import ROUND_1, handmade_warehouse
@@ -81,7 +81,7 @@ def test_trace_shows_reconciliation_findings_once_the_table_exists(
     spark.createDataFrame(ROUND_1, tables.DELIVERIES_SCHEMA).write.format("delta").save(
         tables.location(warehouse, tables.DELIVERIES)
     )
-    schema = schema_of(tables.RECONCILIATION_FINDINGS)
+    schema = tables.SCHEMAS[tables.RECONCILIATION_FINDINGS]
     known = {
         "run_date": date(2026, 11, 26),
         "source": "payments",

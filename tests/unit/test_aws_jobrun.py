@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import boto3
 import pytest
 
@@ -12,12 +10,7 @@ from kafka_dedup.aws import jobconfig, jobrun, nightly, pydeps
 from kafka_dedup.aws.bundle import Artifact, Bundle
 from kafka_dedup.aws.clients import AwsError, split_s3_uri
 from kafka_dedup.aws.stack import Target, resolve
-from kafka_dedup.config import AwsConfig, Config, ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from kafka_dedup.config import AwsConfig, Config, ConfigError, tomllib
 
 TARGET = Target(
     application_id="00fabc123",

@@ -27,7 +27,6 @@ JOB_CONFIG = f"./{CONFIG_ALIAS}/{FILE_NAME}"
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TERMINAL_OK = {"SUCCESS"}
 TERMINAL_FAILED = {"FAILED", "CANCELLED"}
-LOG_STREAMS = ("stdout", "stderr")
 
 
 def spark_submit_parameters(aws: AwsConfig, bundle: Bundle, target: Target) -> str:

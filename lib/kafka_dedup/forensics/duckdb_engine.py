@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -22,10 +21,8 @@ from kafka_dedup.forensics.engine import (
     QueryError,
     first_line,
     state_versions_schema,
-    used_params,
 )
 from kafka_dedup.forensics.history import AsOf, Commit
-from kafka_dedup.forensics.output import Result
 from kafka_dedup.forensics.parquet_source import parquet_sql
 
 # Spark SQL functions the shared queries use, under their Spark names.
@@ -78,7 +75,6 @@ def to_duckdb_params(sql: str) -> str:
 class DuckDBEngine(Engine):
     """In-process DuckDB; each table is a view over a pyarrow dataset of one Delta version."""
 
-    name = "duckdb"
     backslash_escapes = False
 
     def __init__(self, warehouse: str, database: str, as_of: AsOf | None = None) -> None:
@@ -104,7 +100,7 @@ class DuckDBEngine(Engine):
         self.con.execute(f"CREATE OR REPLACE VIEW {self.database}.{name} AS SELECT * FROM {name}")
 
     def _register(self, name: str, path: str, version: int | None, empty: bool) -> None:
-        table = DeltaTable(path) if version is None else DeltaTable(path, version=version)
+        table = DeltaTable(path, version=version)
         sql = None if empty else parquet_sql(table)
         if sql is not None:
             try:
@@ -152,20 +148,14 @@ class DuckDBEngine(Engine):
     def _execute(self, sql: str) -> None:
         self.con.execute(sql)
 
-    def run(
-        self, sql: str, params: Mapping[str, Any] | None = None, limit: int | None = None
-    ) -> Result:
-        args = used_params(sql, params)
+    def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
         try:
             relation = self.con.sql(to_duckdb_params(sql) if args else sql, params=args or None)
             if relation is None:
-                return Result(pa.table({}))
-            table = (relation if limit is None else relation.limit(limit + 1)).to_arrow_table()
+                return pa.table({})
+            return (relation if max_rows is None else relation.limit(max_rows)).to_arrow_table()
         except duckdb.Error as exc:
             raise QueryError(first_line(exc)) from None
-        if limit is not None and table.num_rows > limit:
-            return Result(table.slice(0, limit), truncated=True)
-        return Result(table)
 
     def materialize(self, name: str, sql: str) -> None:
         self.con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {name} AS {sql}")

@@ -6,7 +6,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import types as T
 
@@ -16,6 +16,9 @@ from kafka_dedup.forensics import guard, history, views
 from kafka_dedup.forensics.history import AsOf, Commit
 from kafka_dedup.forensics.output import Result
 from kafka_dedup.session import is_remote
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 STATE_VERSIONS = "entity_state_versions"
 PARAM_RE = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -29,11 +32,6 @@ class EngineError(UserError):
     """The warehouse or the engine choice does not work for this request."""
 
 
-def schema_of(name: str) -> T.StructType:
-    """The contract schema of a table, for an empty stand-in when it does not exist."""
-    return tables.SCHEMAS[name]
-
-
 def state_versions_schema() -> T.StructType:
     """STATE_VERSIONS: the entity_state row at a version, with the commit that made it."""
     commit_fields = [
@@ -41,7 +39,7 @@ def state_versions_schema() -> T.StructType:
         T.StructField("committed_at", T.TimestampType()),
         T.StructField("operation", T.StringType()),
     ]
-    return T.StructType(commit_fields + schema_of(tables.ENTITY_STATE).fields)
+    return T.StructType(commit_fields + tables.SCHEMAS[tables.ENTITY_STATE].fields)
 
 
 def first_line(error: BaseException) -> str:
@@ -62,7 +60,6 @@ def used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
 class Engine(ABC):
     """A read session over one warehouse, optionally as of a past point (Delta time travel)."""
 
-    name = ""
     backslash_escapes = True
 
     def __init__(self, warehouse: str, database: str, as_of: AsOf | None = None) -> None:
@@ -73,6 +70,7 @@ class Engine(ABC):
         self.versions: dict[str, int | None] = {}  # pinned version, None for the latest
         self.absent: list[str] = []
         self._histories: dict[str, list[Commit]] = {}
+        self._present: frozenset[str] = frozenset()  # the tables open() found
 
     # --- what each engine implements -------------------------------------------------------
     @abstractmethod
@@ -96,10 +94,8 @@ class Engine(ABC):
         """Run an internal statement (view definitions), bypassing the read-only guard."""
 
     @abstractmethod
-    def run(
-        self, sql: str, params: Mapping[str, Any] | None = None, limit: int | None = None
-    ) -> Result:
-        """Run one statement; `limit` keeps at most that many rows and flags the cut."""
+    def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
+        """At most max_rows rows as Arrow; the engine's own errors raised as QueryError."""
 
     @abstractmethod
     def materialize(self, name: str, sql: str) -> None:
@@ -109,6 +105,16 @@ class Engine(ABC):
     def close(self) -> None: ...
 
     # --- shared ----------------------------------------------------------------------------
+    def run(
+        self, sql: str, params: Mapping[str, Any] | None = None, limit: int | None = None
+    ) -> Result:
+        """Run one statement; `limit` keeps at most that many rows and flags the cut."""
+        max_rows = None if limit is None else limit + 1
+        table = self._fetch(sql, used_params(sql, params), max_rows)
+        if limit is not None and table.num_rows > limit:
+            return Result(table.slice(0, limit), truncated=True)
+        return Result(table)
+
     def location(self, name: str) -> str:
         return tables.location(self.warehouse, name)
 
@@ -116,7 +122,7 @@ class Engine(ABC):
         """The table's commits, oldest first (cached; empty when the table does not exist)."""
         if name not in self._histories:
             path = self.location(name)
-            self._histories[name] = self._read_history(path) if self._exists(path) else []
+            self._histories[name] = self._read_history(path) if name in self._present else []
         return self._histories[name]
 
     def open(self) -> Engine:
@@ -129,6 +135,7 @@ class Engine(ABC):
                 f"no kafka-dedup tables under {self.warehouse} (expected deliveries/, events/, "
                 "...); run kafka-dedup ingest first or fix --warehouse"
             )
+        self._present = frozenset(present)
         if self.as_of is not None:
             self.cutoff_ms = history.cutoff_ms(self.as_of, {n: self.history(n) for n in present})
         for name in tables.ALL_TABLES:
@@ -140,7 +147,7 @@ class Engine(ABC):
     def _register_one(self, name: str, present: bool) -> None:
         if not present:
             self.absent.append(name)
-            self._register_empty(name, schema_of(name))
+            self._register_empty(name, tables.SCHEMAS[name])
             return
         if self.cutoff_ms is None:
             self.versions[name] = None

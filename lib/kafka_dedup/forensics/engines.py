@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from kafka_dedup.config import Config
 from kafka_dedup.forensics.engine import Engine, EngineError
 from kafka_dedup.forensics.history import AsOf
-from kafka_dedup.session import absolute, is_remote
+from kafka_dedup.session import absolute, build_session, is_remote
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,19 +47,18 @@ def open_engine(
         from kafka_dedup.forensics.duckdb_engine import DuckDBEngine
 
         engine = DuckDBEngine(warehouse, database, as_of)
-    elif spark is None:
-        from pyspark import SparkContext
-
-        from kafka_dedup.forensics.spark_engine import SparkEngine
-        from kafka_dedup.session import build_session
-
-        # stop the session at close only if this call started it (not under spark-submit/tests)
-        owns = SparkContext._active_spark_context is None
-        engine = SparkEngine(build_session(config), warehouse, database, as_of, owns_session=owns)
     else:
         from kafka_dedup.forensics.spark_engine import SparkEngine
 
-        engine = SparkEngine(spark, warehouse, database, as_of)
+        owns = False
+        if spark is None:
+            from pyspark import SparkContext
+
+            # stop the session at close only if this call started it (not under
+            # spark-submit or in tests)
+            owns = SparkContext._active_spark_context is None
+            spark = build_session(config)
+        engine = SparkEngine(spark, warehouse, database, as_of, owns_session=owns)
     try:
         return engine.open()
     except BaseException:

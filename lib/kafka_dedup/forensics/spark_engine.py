@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import reduce
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
@@ -22,10 +22,11 @@ from kafka_dedup.forensics.engine import (
     QueryError,
     first_line,
     state_versions_schema,
-    used_params,
 )
 from kafka_dedup.forensics.history import AsOf, Commit
-from kafka_dedup.forensics.output import Result
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 QUERY_ERROR_LOGGER = "SQLQueryContextLogger"
 
@@ -44,9 +45,6 @@ def quiet_query_errors() -> Iterator[None]:
 
 class SparkEngine(Engine):
     """Temp views over each table's Delta path (pinned to a version under as-of)."""
-
-    name = "spark"
-    backslash_escapes = True
 
     def __init__(
         self,
@@ -111,19 +109,13 @@ class SparkEngine(Engine):
     def _execute(self, sql: str) -> None:
         self.spark.sql(sql)
 
-    def run(
-        self, sql: str, params: Mapping[str, Any] | None = None, limit: int | None = None
-    ) -> Result:
-        args = used_params(sql, params)
+    def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
         try:
             with quiet_query_errors():
                 result_df = self.spark.sql(sql, args=args or None)
-                table = (result_df if limit is None else result_df.limit(limit + 1)).toArrow()
+                return (result_df if max_rows is None else result_df.limit(max_rows)).toArrow()
         except (PySparkException, Py4JError) as exc:
             raise QueryError(first_line(exc)) from None
-        if limit is not None and table.num_rows > limit:
-            return Result(table.slice(0, limit), truncated=True)
-        return Result(table)
 
     def materialize(self, name: str, sql: str) -> None:
         cached_df = self.spark.sql(sql).cache()

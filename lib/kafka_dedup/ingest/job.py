@@ -10,6 +10,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from kafka_dedup import tables
 from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
 from kafka_dedup.ingest import streams
@@ -103,7 +104,8 @@ def run_ingest(
     run_id = uuid.uuid4().hex[:12]
     reporter = ProgressReporter(run_id, streams.BatchLedger(), echo=echo)
     warehouse = absolute(config.storage.warehouse)
-    streams.ensure_tables(spark, config, streams.INGEST_TABLES)
+    # Created before the queries start, so their batches only write.
+    tables.ensure_tables(spark, warehouse, config.storage.database, streams.INGEST_TABLES)
     try:
         first = streams.start_deliveries_query(spark, config, reporter.ledger)
         if config.ingest.trigger == "available-now":

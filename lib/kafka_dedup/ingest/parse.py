@@ -77,11 +77,14 @@ def with_envelope(kafka_df: DataFrame) -> DataFrame:
     )
 
 
-def parse_error(key: Column, env: Column, value: Column, bytes_ok_utf8: Column) -> Column:
-    """The first reason a record cannot be used, or null when it is a valid event
-    (event_time and sequence are read from the trimmed `_event_time_text`/`_sequence_text`)."""
+def parse_error() -> Column:
+    """The first reason a record cannot be used, or null when it is a valid event; reads
+    the raw `value` and the columns `with_envelope` added."""
+    env = F.col("env")
+    value = F.col("value")
     event_time = F.col("_event_time_text")
     sequence = F.col("_sequence_text")
+    bytes_ok_utf8 = F.col("_key_ok_utf8") & F.coalesce(F.col("_value_ok_utf8"), F.lit(True))
     return (
         F.when(value.isNull() | (F.length(value) == 0), F.lit(EMPTY_VALUE))
         .when(~bytes_ok_utf8, F.lit(INVALID_UTF8))
@@ -93,7 +96,7 @@ def parse_error(key: Column, env: Column, value: Column, bytes_ok_utf8: Column) 
             F.lit(INVALID_EVENT_TIME),
         )
         .when(sequence.isNotNull() & ~sequence.rlike(INTEGER), F.lit(INVALID_SEQUENCE))
-        .when(_blank(key), F.lit(MISSING_KEY))
+        .when(_blank(F.col("_key")), F.lit(MISSING_KEY))
     )
 
 
@@ -128,15 +131,7 @@ def parse_deliveries(kafka_df: DataFrame) -> DataFrame:
     is_valid = reason.isNull()
     return (
         with_envelope(kafka_df)
-        .withColumn(
-            "parse_error",
-            parse_error(
-                F.col("_key"),
-                env,
-                F.col("value"),
-                F.col("_key_ok_utf8") & F.coalesce(F.col("_value_ok_utf8"), F.lit(True)),
-            ),
-        )
+        .withColumn("parse_error", parse_error())
         .select(
             *KAFKA_COORDINATES,
             F.col("timestamp").alias("kafka_timestamp"),

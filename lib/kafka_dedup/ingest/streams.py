@@ -135,6 +135,7 @@ def write_deliveries_batch(
                 & F.col("parse_error").isNotNull()
             )
             .transform(parse.to_quarantine)
+            .localCheckpoint(eager=True)  # read once for the count and the write
         )
         malformed = malformed_df.count()
         if malformed:
@@ -228,13 +229,6 @@ def start_events_query(spark: SparkSession, config: Config, ledger: BatchLedger)
     query = _with_trigger(writer, config.ingest.trigger).start()
     identity.set(query.id)
     return query
-
-
-def ensure_tables(spark: SparkSession, config: Config, names: tuple[str, ...]) -> None:
-    """Create (once, before the queries start) the tables their batches write."""
-    warehouse = absolute(config.storage.warehouse)
-    for name in names:
-        tables.ensure_table(spark, warehouse, config.storage.database, name)
 
 
 def checkpoint(config: Config, query: str) -> str:

@@ -94,11 +94,6 @@ def _finding(
     )
 
 
-def _when(condition: Column, finding: Column) -> Column:
-    """The finding when the condition holds, else null (built lazily: CASE WHEN)."""
-    return F.when(condition, finding)
-
-
 def _expected_effects(source: Source) -> Column:
     """How many effects the group's event needs from this source (0: none expected)."""
     if not source.expects_event_types:
@@ -128,8 +123,8 @@ def _missing_or_pending(rule: Rule, in_day: Column) -> list[Column]:
         detail,
         F.col("event.event_time"),
     )
-    missing = _when(short & past_grace, _finding(MISSING, *args))
-    return [missing, _when(short & ~past_grace, _finding(PENDING, *args))]
+    missing = F.when(short & past_grace, _finding(MISSING, *args))
+    return [missing, F.when(short & ~past_grace, _finding(PENDING, *args))]
 
 
 def _duplicate(rule: Rule, in_day: Column) -> Column:
@@ -149,7 +144,7 @@ def _duplicate(rule: Rule, in_day: Column) -> Column:
         detail,
         F.col("event.event_time"),
     )
-    return _when(in_day & (F.col("effect_count") > allowed), finding)
+    return F.when(in_day & (F.col("effect_count") > allowed), finding)
 
 
 def _orphan(rule: Rule) -> Column:
@@ -171,7 +166,7 @@ def _orphan(rule: Rule) -> Column:
         detail,
         F.get(day_effects, 0)["effect_time"],
     )
-    return _when(F.col("event").isNull() & (F.size(day_effects) > 0), finding)
+    return F.when(F.col("event").isNull() & (F.size(day_effects) > 0), finding)
 
 
 def _mismatch_check(

@@ -29,10 +29,15 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
+def json_text(summary: dict[str, Any]) -> str:
+    """The machine-readable summary as written to summary.json."""
+    return json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_json(summary: dict[str, Any], path: Path) -> Path:
     """The machine-readable summary."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    path.write_text(json_text(summary))
     return path
 
 

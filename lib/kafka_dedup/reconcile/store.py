@@ -53,8 +53,12 @@ def read_findings(spark: SparkSession, warehouse: str, run_date: date) -> DataFr
 
 def ensure_tables(spark: SparkSession, warehouse: str, database: str) -> None:
     """Create (once) and register the tables a run writes; the job calls it after its checks."""
-    for name in (tables.EVENTS, tables.RECONCILIATION_FINDINGS, tables.RECONCILIATION_RUNS):
-        tables.ensure_table(spark, warehouse, database, name)
+    tables.ensure_tables(
+        spark,
+        warehouse,
+        database,
+        (tables.EVENTS, tables.RECONCILIATION_FINDINGS, tables.RECONCILIATION_RUNS),
+    )
 
 
 def replace_findings(

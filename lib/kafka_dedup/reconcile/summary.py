@@ -72,10 +72,14 @@ def _exceeded(totals: dict[str, int], thresholds: dict[str, int | None]) -> list
     return [k for k, limit in thresholds.items() if limit is not None and totals[k] > limit]
 
 
-def build(run: Run, stats: dict[str, dict], unmerged_found: int, inserted: int) -> dict[str, Any]:
+def build(
+    run: Run,
+    findings_df: DataFrame,
+    stats: dict[str, dict],
+    unmerged_found: int,
+    inserted: int,
+) -> dict[str, Any]:
     """The run's summary, from the findings table as written."""
-    findings_df = store.read_findings(run.spark, run.warehouse, run.run_date)
-    assert findings_df is not None  # written by this run before
     counts = _counts(findings_df, run)
     by_source = _by_source(counts, stats)
     totals = {k: sum(c.get(k, 0) for c in by_source.values()) for k in FINDING_TYPES}
@@ -112,13 +116,11 @@ def build(run: Run, stats: dict[str, dict], unmerged_found: int, inserted: int) 
     return summary
 
 
-def _publish(run: Run, summary: dict[str, Any]) -> None:
+def _publish(run: Run, findings_df: DataFrame, summary: dict[str, Any]) -> None:
     topic = run.settings.remediation_topic
     if not topic:
         return
     run.progress.step(f"publishing remediation messages to {topic}")
-    findings_df = store.read_findings(run.spark, run.warehouse, run.run_date)
-    assert findings_df is not None
     rows = findings_df.orderBy("finding_type", "source", "event_id", "field").toLocalIterator()
     published = remediation.publish(
         run.config.kafka.bootstrap_servers, topic, (row.asDict() for row in rows)
@@ -158,8 +160,10 @@ def _run_row(run: Run, summary: dict[str, Any] | None, error: str | None) -> dic
 def finish(run: Run, stats: dict[str, dict], unmerged_found: int, inserted: int) -> RunResult:
     """Summarise, publish remediation, write the report files and the run row."""
     run.progress.step("summarising")
-    summary = build(run, stats, unmerged_found, inserted)
-    _publish(run, summary)
+    findings_df = store.read_findings(run.spark, run.warehouse, run.run_date)
+    assert findings_df is not None  # written by this run before
+    summary = build(run, findings_df, stats, unmerged_found, inserted)
+    _publish(run, findings_df, summary)
     folder = Path(run.settings.report_dir).expanduser().resolve() / run.run_date.isoformat()
     summary["report"] = {"html": str(folder / "report.html"), "json": str(folder / "summary.json")}
     finished = datetime.now(timezone.utc)
@@ -168,7 +172,7 @@ def finish(run: Run, stats: dict[str, dict], unmerged_found: int, inserted: int)
     report.write_json(summary, folder / "summary.json")
     report.write_html(summary, folder / "report.html")
     row = _run_row(run, summary, None)
-    row["summary_json"] = (folder / "summary.json").read_text()
+    row["summary_json"] = report.json_text(summary)
     store.replace_run(run.spark, run.warehouse, row)
     run.progress.step(f"done: {summary['status']}")
     return RunResult(summary["exit_code"], summary)

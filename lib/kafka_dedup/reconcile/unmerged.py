@@ -8,6 +8,7 @@ from datetime import datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from kafka_dedup.ingest.merge import FIRST_SEEN_ORDER
 from kafka_dedup.reconcile.settings import UNMERGED
 
 IDENTITY = ["key", "event_id"]
@@ -27,7 +28,7 @@ def find_unmerged(valid_df: DataFrame, events_df: DataFrame) -> DataFrame:
     """
     delivered_df = valid_df.withColumn("event_date", F.to_date("event_time"))
     logged_df = events_df.select(*IDENTITY, "event_date")
-    first_seen = F.struct("kafka_timestamp", "topic", "partition", "offset")
+    first_seen = F.struct(*FIRST_SEEN_ORDER)  # the copy merge.dedup_batch keeps
     return (
         delivered_df.join(logged_df, on=[*IDENTITY, "event_date"], how="left_anti")
         .groupBy(*IDENTITY)
