@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from kafka_dedup.aws.clients import AwsError, aws_errors, one_line
+from kafka_dedup.aws.stack import describe_stack
 
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 OK_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
@@ -20,13 +21,9 @@ class DeployError(AwsError):
 
 def stack_status(cfn: Any, stack_name: str) -> str:
     """The stack's status, or '' when there is none (REVIEW_IN_PROGRESS: created, never run)."""
-    try:
-        with aws_errors(f"reading stack {stack_name}"):
-            stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    except AwsError as exc:
-        if "does not exist" in str(exc):
-            return ""
-        raise
+    stack = describe_stack(cfn, stack_name)
+    if stack is None:
+        return ""
     status = str(stack["StackStatus"])
     return "" if status == "REVIEW_IN_PROGRESS" else status
 

@@ -33,16 +33,20 @@ class Target:
     log_store_table: str = ""
 
 
-def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
-    """The stack's outputs as {key: value}; empty when the stack does not exist."""
+def describe_stack(cfn: Any, stack_name: str) -> dict[str, Any] | None:
+    """The stack's description, or None when it does not exist."""
     try:
         with aws_errors(f"reading stack {stack_name}"):
-            stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+            return dict(cfn.describe_stacks(StackName=stack_name)["Stacks"][0])
     except AwsError as exc:
         if "does not exist" in str(exc):
-            return {}
+            return None
         raise
-    outputs = stacks[0].get("Outputs") or []
+
+
+def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
+    """The stack's outputs as {key: value}; empty when the stack does not exist."""
+    outputs = (describe_stack(cfn, stack_name) or {}).get("Outputs") or []
     return {item["OutputKey"]: item["OutputValue"] for item in outputs}
 
 

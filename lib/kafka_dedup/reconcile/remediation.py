@@ -32,17 +32,18 @@ def check_topic(bootstrap_servers: str, topic: str) -> None:
         )
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """JSON-ready: dates and times as ISO-8601 text, sequences as lists."""
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
 def message(finding: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON body of one remediation message."""
-    body = {name: _plain(value) for name, value in finding.items()}
+    body = {name: plain(value) for name, value in finding.items()}
     identity = json.dumps([body.get(f) for f in IDENTITY_FIELDS], sort_keys=True)
     return {"remediation_id": hashlib.sha256(identity.encode()).hexdigest()[:32], **body}
 

@@ -250,13 +250,22 @@ def parse(raw: Mapping[str, Any]) -> Settings:
     if duplicated:
         raise ConfigError(f"reconcile.sources: name {duplicated[0]!r} is used twice")
     defaults = Settings()
+
+    def duration(name: str) -> timedelta:
+        if name not in raw:
+            return getattr(defaults, name)
+        return parse_duration(f"reconcile.{name}", raw[name])
+
     return Settings(
         sources=sources,
-        lookback=parse_duration("reconcile.lookback", raw.get("lookback", "1 day")),
-        grace=parse_duration("reconcile.grace", raw.get("grace", "1 hour")),
-        late_lookback=parse_duration("reconcile.late_lookback", raw.get("late_lookback", "7 days")),
+        lookback=duration("lookback"),
+        grace=duration("grace"),
+        late_lookback=duration("late_lookback"),
         report_dir=_string("reconcile.report_dir", raw.get("report_dir", defaults.report_dir)),
         top_rows=_whole("reconcile.top_rows", raw.get("top_rows", defaults.top_rows), 1),
         thresholds=_thresholds(raw.get("thresholds", {})),
-        remediation_topic=_string("reconcile.remediation_topic", raw.get("remediation_topic", "")),
+        remediation_topic=_string(
+            "reconcile.remediation_topic",
+            raw.get("remediation_topic", defaults.remediation_topic),
+        ),
     )

@@ -50,9 +50,7 @@ def _top(findings_df: DataFrame, run: Run) -> dict[str, list[dict[str, Any]]]:
     )
     top: dict[str, list[dict[str, Any]]] = {kind: [] for kind in FINDING_TYPES}
     for row in rows:
-        top[row.finding_type].append(
-            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.asDict().items()}
-        )
+        top[row.finding_type].append({k: remediation.plain(v) for k, v in row.asDict().items()})
     return top
 
 
