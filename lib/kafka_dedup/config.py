@@ -63,6 +63,9 @@ class StorageConfig:
 class IngestConfig:
     trigger: str = "available-now"
     watermark: str = "1 hour"
+    # Below the watermark delay: a record this far ahead pulls the watermark to
+    # now + skew - watermark, still behind the wall clock, so on-time records stay on time.
+    max_future_skew: str = "15 minutes"
     quarantine_invalid_utf8: bool = True
 
 
@@ -132,6 +135,11 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"ingest.watermark = {config.ingest.watermark!r}: expected a delay like '1 hour' "
             "or '30 minutes'"
+        )
+    if not DURATION_RE.match(config.ingest.max_future_skew):
+        raise ConfigError(
+            f"ingest.max_future_skew = {config.ingest.max_future_skew!r}: expected a delay "
+            "like '15 minutes' or '1 day'"
         )
     for server in config.kafka.bootstrap_servers.split(","):
         if not HOST_PORT_RE.match(server.strip()):
