@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ from pyspark.sql import SparkSession
 from kafka_dedup import tables
 from kafka_dedup.config import Config
 from kafka_dedup.kafka import simulator
+from kafka_dedup.kafka.producer import EventProducer
 
 
 def ingest_config(base: Config, root: Path, bootstrap: str, topic: str, **kafka: Any) -> Config:
@@ -54,3 +58,41 @@ def expected_events(stream: simulator.Stream, include_late: bool) -> set[tuple[s
 def expected_state(stream: simulator.Stream, include_late: bool) -> dict[str, tuple[str, int]]:
     state = simulator.expected_state(stream.events, include_late)
     return {key: (event["event_id"], event["sequence"]) for key, event in state.items()}
+
+
+def envelope(event_id: str, event_time: str, sequence: int = 1) -> bytes:
+    """A valid message value."""
+    body = {"event_id": event_id, "event_type": "order.paid", "event_time": event_time}
+    return json.dumps({**body, "sequence": sequence, "payload": {"amount": 1.0}}).encode()
+
+
+def send(
+    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]
+) -> list[tuple[str, int, int]]:
+    """Produce raw (key, value) records in order; their (topic, partition, offset) in that order."""
+    coordinates: dict[int, tuple[str, int, int]] = {}
+    producer = EventProducer(bootstrap, producer_id="test")
+
+    def remember(index: int) -> Callable[[object, Any], None]:
+        def delivered(error: object, message: Any) -> None:
+            assert error is None, error
+            coordinates[index] = (message.topic(), message.partition(), message.offset())
+
+        return delivered
+
+    for index, (key, value) in enumerate(records):
+        producer.send_raw(topic, key, value, on_delivery=remember(index))
+    producer.flush()
+    return [coordinates[index] for index in range(len(records))]
+
+
+def valid_records(prefix: str, count: int, event_time: str) -> list[tuple[bytes, bytes]]:
+    return [(f"k{i % 3}".encode(), envelope(f"{prefix}-{i}", event_time)) for i in range(count)]
+
+
+def offsets_of(spark: SparkSession, config: Config, name: str) -> Counter[tuple[str, int, int]]:
+    return Counter((r.topic, r.partition, r.offset) for r in read(spark, config, name))
+
+
+def identities(spark: SparkSession, config: Config) -> Counter[tuple[str, str]]:
+    return Counter((r.key, r.event_id) for r in read(spark, config, tables.EVENTS))

@@ -7,11 +7,10 @@ import dataclasses
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from kafka_dedup import tables
 from kafka_dedup.config import Config
-from pyspark.sql import functions as F
-
 from kafka_dedup.ingest import offsets, parse, streams
 from tests.unit.test_parse import VALID, kafka_rows
 

@@ -14,7 +14,9 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from kafka_dedup import tables
@@ -22,10 +24,12 @@ from kafka_dedup.config import Config
 from kafka_dedup.ingest.job import run_ingest
 from kafka_dedup.kafka import publish, simulator
 from tests.integration.ingest_helpers import (
+    envelope,
     expected_events,
     expected_state,
     ingest_config,
     read,
+    send,
 )
 
 TOPIC = "orders-crash"
@@ -36,7 +40,7 @@ WATERMARK = "12 hours"
 WAIT_S = 180
 
 
-def start_ingest(config: Config, log: Path) -> subprocess.Popen[bytes]:
+def start_ingest(config: Config, log: Path, topic: str = TOPIC) -> subprocess.Popen[bytes]:
     """`kafka-dedup ingest` in its own process group, continuous trigger, small batches."""
     env = {
         **os.environ,
@@ -47,7 +51,7 @@ def start_ingest(config: Config, log: Path) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "kafka_dedup.cli", "ingest",
         "--bootstrap-servers", config.kafka.bootstrap_servers,
-        "--topics", TOPIC,
+        "--topics", topic,
         "--warehouse", config.storage.warehouse,
         "--checkpoints", config.storage.checkpoints,
         "--trigger", "1 second",
@@ -128,3 +132,39 @@ def test_sigterm_then_sigkill_then_restart_matches_manifest(
     assert state == expected_state(stream, include_late=False)
     quarantined = Counter(r.reason for r in read(spark, config, tables.QUARANTINE))
     assert quarantined == Counter(r.reason for r in stream.records if r.cls == simulator.MALFORMED)
+
+
+def _batches_recorded(spark: SparkSession, config: Config) -> list[Any]:
+    path = tables.location(config.storage.warehouse, tables.INGEST_BATCHES)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return []
+    return spark.read.format("delta").load(path).where("query = 'deliveries'").collect()
+
+
+def test_ingest_batches_rows_survive_sigkill(
+    spark: SparkSession, kafka_bootstrap: str, base_config: Config, tmp_path: Path
+) -> None:
+    topic = "orders-metrics-kill"
+    publish.ensure_topic(kafka_bootstrap, topic, partitions=1)
+    records = [(b"k1", envelope(f"e{i}", "2026-11-30T10:00:00Z")) for i in range(60)]
+    records += [(b"k2", b"{broken")] * 4  # malformed ones figure in the rows too
+    send(kafka_bootstrap, topic, records)
+    config = ingest_config(base_config, tmp_path, kafka_bootstrap, topic)
+    process = start_ingest(config, tmp_path / "ingest.log", topic)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while len(_batches_recorded(spark, config)) < 2:  # while the process runs
+            assert process.poll() is None, (tmp_path / "ingest.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no ingest_batches rows while running"
+            time.sleep(1)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    recorded = _batches_recorded(spark, config)
+    deliveries = read(spark, config, tables.DELIVERIES)
+    for row in recorded:  # each row has the exact figures of its batch
+        batch = [d for d in deliveries if d.ingest_batch_id == row.batch_id]
+        malformed = sum(1 for d in batch if d.parse_error is not None)
+        assert (row.records_read, row.malformed) == (len(batch), malformed)
+    assert sum(row.records_read for row in recorded) >= 2 * PER_TRIGGER

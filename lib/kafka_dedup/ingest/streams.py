@@ -56,9 +56,8 @@ class BatchLedger:
 
 
 class QueryIdentity:
-    """The streaming query's id, known only after start(); it is stable across restarts
-    from the same checkpoint and new for a new checkpoint, which is what Delta's txnAppId
-    needs (a reused app id with a fresh checkpoint would skip real batches)."""
+    """The streaming query's id, known only after start(); stable across restarts from the
+    same checkpoint, it tags the deliveries rows each batch wrote."""
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -73,9 +72,6 @@ class QueryIdentity:
         if not self._ready.wait(QUERY_ID_WAIT_S) or self._id is None:
             raise RuntimeError(f"query {self.name} did not report its id")
         return self._id
-
-    def app_id(self) -> str:
-        return f"kafka-dedup-{self.name}-{self.query_id()}"
 
 
 def kafka_source(spark: SparkSession, config: Config, starting_offsets: str) -> DataFrame:
@@ -115,7 +111,7 @@ def write_deliveries_batch(
     Idempotent per offset: `written` holds each partition's highest offset in the tables
     when the run started, so a batch re-run after a crash, or read again by an old or new
     checkpoint, drops what is there and writes the rest. (Delta's txnAppId/txnVersion would
-    skip a whole batch that an older copy of the same checkpoint read with other offsets.)
+    skip a whole batch that an older copy of the same checkpoint reads with other offsets.)
 
     Kafka is read and parsed once, by the deliveries write itself. The read-back finds the
     batch's rows by query id and batch id, so it is cheap (file statistics skip the other
@@ -160,14 +156,16 @@ def _append(rows_df: DataFrame, path: str, merge_schema: bool = False) -> None:
     writer.save(path)
 
 
-def merge_events_batch(
-    config: Config, identity: QueryIdentity, ledger: BatchLedger
-) -> Callable[[DataFrame, int], None]:
-    """foreachBatch body: idempotent MERGEs of the watermark-deduplicated rows."""
+def merge_events_batch(config: Config, ledger: BatchLedger) -> Callable[[DataFrame, int], None]:
+    """foreachBatch body: MERGEs of the watermark-deduplicated rows.
+
+    Idempotent by themselves: a batch re-run after a crash carries the same rows (Spark
+    replays its offsets and state), which the insert-only MERGE finds and the state MERGE
+    does not take as newer. No txnAppId/txnVersion: they would skip a batch that an older
+    copy of the checkpoint (restored from a backup) plans again with other rows."""
     warehouse = absolute(config.storage.warehouse)
 
     def write(batch_df: DataFrame, batch_id: int) -> None:
-        txn = merge.Txn(identity.app_id(), batch_id)
         # dropDuplicatesWithinWatermark already leaves one row per (key, event_id) in a batch.
         counts = merge.merge_deliveries(
             batch_df.sparkSession,
@@ -175,7 +173,6 @@ def merge_events_batch(
             config.storage.database,
             batch_df,
             merge.MERGED_BY_STREAM,
-            txn,
             create_tables=False,
             unique_input=True,
         )
@@ -222,7 +219,6 @@ def start_events_query(
 ) -> StreamingQuery:
     """deliveries -> watermark dedup -> MERGE into events and entity_state."""
     warehouse = absolute(config.storage.warehouse)
-    identity = QueryIdentity(EVENTS_QUERY)
     reader = spark.readStream.format("delta")
     if resume.events_starting_version is not None:  # used by Delta only for a new checkpoint
         reader = reader.option("startingVersion", str(resume.events_starting_version))
@@ -231,11 +227,9 @@ def start_events_query(
         source_df.transform(dedup_stream, watermark=config.ingest.watermark)
         .writeStream.queryName(f"kafka-dedup-{EVENTS_QUERY}")
         .option("checkpointLocation", checkpoint(config, EVENTS_QUERY))
-        .foreachBatch(merge_events_batch(config, identity, ledger))
+        .foreachBatch(merge_events_batch(config, ledger))
     )
-    query = _with_trigger(writer, config.ingest.trigger).start()
-    identity.set(query.id)
-    return query
+    return _with_trigger(writer, config.ingest.trigger).start()
 
 
 def checkpoint(config: Config, query: str) -> str:
