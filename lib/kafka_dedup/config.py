@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import sys
@@ -124,6 +125,13 @@ class Config:
 SECTIONS: dict[str, Any] = typing.get_type_hints(Config)
 
 
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
 def _validate(config: Config) -> None:
     """Reject values that would only fail later inside Spark or Kafka."""
     if config.ingest.trigger != "available-now" and not DURATION_RE.match(config.ingest.trigger):
@@ -148,7 +156,7 @@ def _validate(config: Config) -> None:
                 "HOST:PORT[,HOST:PORT...] such as 127.0.0.1:9092"
             )
     offsets = config.kafka.starting_offsets
-    if offsets not in ("earliest", "latest") and not offsets.lstrip().startswith("{"):
+    if offsets not in ("earliest", "latest") and not _is_json_object(offsets):
         raise ConfigError(
             f"kafka.starting_offsets = {offsets!r}: expected earliest, latest or a JSON "
             'object like {"orders":{"0":42}}'
