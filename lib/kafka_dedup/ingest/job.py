@@ -56,8 +56,8 @@ def _explain(exc: StreamingQueryException) -> Exception:
     message = str(exc)
     if any(marker in message for marker in DATA_LOSS_MARKERS):
         return IngestError(
-            "Kafka no longer holds offsets this job has not read yet (deleted by retention "
-            "while it ran); to skip the lost records knowingly, rerun with "
+            "Kafka no longer holds offsets this job has not read yet (deleted by retention); "
+            "to skip the lost records knowingly, rerun with "
             "KAFKA_DEDUP_KAFKA__FAIL_ON_DATA_LOSS=false"
         )
     return exc
