@@ -4,6 +4,7 @@ judged once, by the run of its day, wherever its event falls in time (issue 11).
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,13 @@ from kafka_dedup import tables
 from kafka_dedup.config import Config, apply
 from kafka_dedup.reconcile.context import RunResult
 from kafka_dedup.reconcile.job import run_reconcile
+from tests.aws_fixtures import client, configure_s3a, make_bucket, s3_keys, with_s3
 from tests.reconcile_data import at, delivery_of, delivery_row, event_row, read_table
 from tests.reconcile_data import write_warehouse as write_tables
 
-CHARGES_SCHEMA = "charge_id string, event_id string, order_id string, amount double, charged_at timestamp"
+CHARGES_SCHEMA = (
+    "charge_id string, event_id string, order_id string, amount double, charged_at timestamp"
+)
 SOURCE = {
     "key_column": "order_id",
     "effect_id_column": "charge_id",
@@ -163,7 +167,12 @@ def test_malformed_effects_and_stale_unmerged_deliveries_alert(
         extra_deliveries=[stale],
     )
     bad = [
-        {"charge_id": "cx", "event_id": None, "order_id": "k1", "charged_at": "2026-11-25T11:00:00Z"},
+        {
+            "charge_id": "cx",
+            "event_id": None,
+            "order_id": "k1",
+            "charged_at": "2026-11-25T11:00:00Z",
+        },
         {"charge_id": "cy", "event_id": "ok", "order_id": "k1", "charged_at": "yesterday-ish"},
     ]
     (tmp_path / "bad").mkdir()
@@ -189,8 +198,36 @@ def test_malformed_effects_and_stale_unmerged_deliveries_alert(
         "invalid_effect_time",
         "missing_event_id",
     ]
-    assert findings(spark, config) == [
-        (25, "log", "UNMERGEABLE", "k9", "stale", [], "investigate")
-    ]
+    assert findings(spark, config) == [(25, "log", "UNMERGEABLE", "k9", "stale", [], "investigate")]
     html = Path(result.summary["report"]["html"]).read_text()
     assert "<td>invalid_effect_time</td>" in html and "<td>missing_event_id</td>" in html
+
+
+def test_report_and_summary_go_to_s3_when_report_dir_is_a_uri(
+    spark: SparkSession, base_config: Config, moto_endpoint: str, tmp_path: Path
+) -> None:
+    bucket = make_bucket(moto_endpoint, f"reports-{uuid.uuid4().hex[:8]}")
+    events = [event_row("k1", "ok", "order.paid", at(25, 10), 10.0, offset=1)]
+    config = setup(spark, base_config, tmp_path, events, [("c1", "ok", "k1", 10.0, at(25, 10))])
+    config = apply(
+        with_s3(config, moto_endpoint),
+        {"reconcile": {**config.reconcile, "report_dir": f"s3a://{bucket}/reports"}},
+        "test",
+    )
+    configure_s3a(spark, config)
+
+    result = reconcile(spark, config, 25, at(27, 0))
+    assert result.exit_code == 0
+    folder = f"s3a://{bucket}/reports/2026-11-25"
+    assert result.summary["report"] == {
+        "html": f"{folder}/report.html",
+        "json": f"{folder}/summary.json",
+    }
+    assert s3_keys(moto_endpoint, bucket, "reports/") == [
+        "reports/2026-11-25/report.html",
+        "reports/2026-11-25/summary.json",
+    ]
+    body = client("s3", moto_endpoint).get_object(
+        Bucket=bucket, Key="reports/2026-11-25/summary.json"
+    )["Body"]
+    assert json.loads(body.read())["run_id"] == result.summary["run_id"]

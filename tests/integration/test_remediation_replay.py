@@ -26,6 +26,8 @@ EVENTS = [
     event_row("k3", "on-time", "order.paid", at(22, 12), 30.0, offset=3),
 ]
 
+ONE_EACH = {("k1", "late"): 1, ("k2", "never"): 1, ("k3", "on-time"): 1}
+
 
 def charge(charge_id: str, event_id: str, key: str, amount: float, when: object) -> Charge:
     return Charge(charge_id, event_id, key, amount, "EUR", when, "settlement", 0, 0)  # type: ignore[arg-type]
@@ -92,17 +94,18 @@ def test_replay_only_without_any_effect_then_exactly_one_charge_each(
     ]
     output = consume(kafka_bootstrap, topic, database)
     assert "charged 1," in output
-    assert charges_by_event(database) == {("k1", "late"): 1, ("k2", "never"): 1, ("k3", "on-time"): 1}
+    assert charges_by_event(database) == ONE_EACH
 
     # the late charge is judged by the run of its own day: review, never replay
     result = run_reconcile(spark, config, date(2026, 11, 25), at(27, 0), quiet=True)
-    late_df = found_df.where("run_date = DATE'2026-11-25'")
-    assert [(r.finding_type, r.key, r.event_id, r.effect_ids, r.action) for r in late_df.collect()] == [
+    late_df = read_table(spark, warehouse, tables.RECONCILIATION_FINDINGS)
+    late = late_df.where("run_date = DATE'2026-11-25'").collect()
+    assert [(r.finding_type, r.key, r.event_id, r.effect_ids, r.action) for r in late] == [
         ("LATE_EFFECT", "k1", "late", ["c-late"], "review")
     ]
     assert result.summary["remediation"]["published"] == 1
     consume(kafka_bootstrap, topic, database)  # the review message charges nothing
-    assert charges_by_event(database) == {("k1", "late"): 1, ("k2", "never"): 1, ("k3", "on-time"): 1}
+    assert charges_by_event(database) == ONE_EACH
 
 
 def test_idempotent_consumer_keeps_two_keys_sharing_an_event_id_apart(

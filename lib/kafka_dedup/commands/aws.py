@@ -15,6 +15,7 @@ Settings come from the [aws] config section, else from the stack's outputs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import Any, TextIO
@@ -80,10 +81,10 @@ def run(args: argparse.Namespace) -> int:
         _print_report(config, job_run)
         return code
     print(workflow.logs(config, args.run_id, "stderr" if args.stderr else "stdout"), end="")
-    try:  # on stderr: stdout stays the driver's output, byte for byte
+    # on stderr: stdout stays the driver's output, byte for byte; a run EMR Serverless has
+    # forgotten (expired) has only its log left
+    with contextlib.suppress(AwsError):
         _print_report(config, workflow.status_reader(config)(args.run_id), sys.stderr)
-    except AwsError:
-        pass  # the run is gone from EMR Serverless (expired): its log is all there is
     return 0
 
 

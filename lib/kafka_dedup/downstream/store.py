@@ -146,7 +146,12 @@ class PostgresStore:
             if idempotent:
                 cursor = self.conn.execute(
                     _sql(INSERT_PROCESSED, "%s"),
-                    (charge.order_id or NO_KEY, charge.event_id, charge.charge_id, charge.charged_at),
+                    (
+                        charge.order_id or NO_KEY,
+                        charge.event_id,
+                        charge.charge_id,
+                        charge.charged_at,
+                    ),
                 )
                 if cursor.rowcount == 0:
                     return False

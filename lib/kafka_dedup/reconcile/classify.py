@@ -161,7 +161,9 @@ def _in_run(rule: Rule) -> Callable[[Column], Column]:
 
 def _until_day_end(rule: Rule) -> Column:
     """The group's effects up to the end of the day: what a re-run of this date sees again."""
-    return F.filter("effects", lambda e: e["effect_time"].isNull() | (e["effect_time"] < F.lit(rule.day_end)))
+    return F.filter(
+        "effects", lambda e: e["effect_time"].isNull() | (e["effect_time"] < F.lit(rule.day_end))
+    )
 
 
 def _missing_or_pending(rule: Rule) -> list[Column]:
@@ -236,7 +238,9 @@ def _late_effect(rule: Rule) -> Column:
         lambda e, i: (i < allowed) & _in_run(rule)(e) & (e["effect_time"] > deadline),
     )
     first = F.get(late, 0)
-    hours = (F.unix_seconds(first["effect_time"]) - F.unix_seconds(F.col("event.event_time"))) / 3600
+    hours = (
+        F.unix_seconds(first["effect_time"]) - F.unix_seconds(F.col("event.event_time"))
+    ) / 3600
     detail = F.format_string(
         f"effect %s in {rule.source.name} on %s came %.1f hours after its event of %s, beyond "
         f"the lookback of {describe(rule.lookback)}: review it, never replay (a replay would "
@@ -275,9 +279,7 @@ def _orphan(rule: Rule) -> Column:
     return F.when(F.col("event").isNull() & (F.size(day_effects) > 0), finding)
 
 
-def _mismatch_check(
-    rule: Rule, index: int, field: str, column: str
-) -> Callable[[Column], Column]:
+def _mismatch_check(rule: Rule, index: int, field: str, column: str) -> Callable[[Column], Column]:
     """effect -> a MISMATCH finding when the compared value differs, else null."""
     expected = F.col("event.values")[index]
 

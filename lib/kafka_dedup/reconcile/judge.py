@@ -30,7 +30,9 @@ def _with_join_key(df: DataFrame, source: Source, key: Column) -> DataFrame:
 def _as_of(run: Run, effects_df: DataFrame) -> DataFrame:
     """Effects the run may see: nothing after as_of, so a re-run as of the same time agrees."""
     time = F.col("effect_time")
-    return effects_df.where(F.col("malformed").isNull() & (time.isNull() | (time <= F.lit(run.as_of))))
+    return effects_df.where(
+        F.col("malformed").isNull() & (time.isNull() | (time <= F.lit(run.as_of)))
+    )
 
 
 def _rule(run: Run, source: Source) -> classify.Rule:
@@ -105,17 +107,13 @@ def classify_source(
     window_effects_df = sources.filter_effects_window(
         _as_of(run, observed_df), start - lookback, end
     )
-    grouped_df = classify.group_by_event(
-        read_events(run, start, end), window_effects_df, source
-    )
+    grouped_df = classify.group_by_event(read_events(run, start, end), window_effects_df, source)
     window_df = classify.classify(grouped_df, _rule(run, source)).persist()
     window_df.count()
     metrics = observation.get
     run.progress.step(f"looking up the unsettled events and effects of {source.name}")
     found_df = _look_up(run, source, window_df, _as_of(run, normalized_df), recheck_df)
-    findings_df = store.with_run_columns(
-        found_df, run.run_date, source.name, run.partial
-    ).persist()
+    findings_df = store.with_run_columns(found_df, run.run_date, source.name, run.partial).persist()
     pending = findings_df.where(F.col("finding_type") == PENDING).count()
     window_df.unpersist()
     malformed = int(metrics.get("malformed") or 0)

@@ -39,9 +39,9 @@ def json_text(summary: dict[str, Any]) -> str:
     return json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
 
 
-def write_text(spark: SparkSession, path: str, text: str) -> str:
+def write_text(spark: SparkSession | None, path: str, text: str) -> str:
     """A local file, or any URI Hadoop can write (s3a://, s3:// on EMR) through Spark's FS."""
-    if "://" not in path:
+    if "://" not in path or spark is None:
         local = Path(path)
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_text(text, encoding="utf-8")
@@ -49,7 +49,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> str:
     jvm = spark.sparkContext._jvm
     assert jvm is not None
     target = jvm.org.apache.hadoop.fs.Path(path)
-    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
     stream = target.getFileSystem(hadoop_conf).create(target, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))
@@ -58,7 +58,7 @@ def write_text(spark: SparkSession, path: str, text: str) -> str:
     return path
 
 
-def write_json(spark: SparkSession, summary: dict[str, Any], path: str) -> str:
+def write_json(spark: SparkSession | None, summary: dict[str, Any], path: str) -> str:
     """The machine-readable summary."""
     return write_text(spark, path, json_text(summary))
 
@@ -72,7 +72,11 @@ def _status_line(summary: dict[str, Any]) -> str:
             f"(complete at {summary['complete_at']}); "
         )
     if not exceeded:
-        return f"{partial}no finding over its threshold" if partial else "clean: no finding over its threshold"
+        return (
+            f"{partial}no finding over its threshold"
+            if partial
+            else "clean: no finding over its threshold"
+        )
     limits = ", ".join(
         f"{kind} {summary['totals'][kind]} > {summary['thresholds'][kind]}" for kind in exceeded
     )
@@ -88,7 +92,7 @@ def _count_rows(summary: dict[str, Any]) -> list[tuple[str, list[str]]]:
     for source, counts in summary["by_source"].items():
         rows.append((source, [str(counts.get(c, "-")) for c in _columns()]))
     totals = summary["totals"]
-    total_row = [str(totals[c]) for c in FINDING_TYPES]
+    total_row = [str(totals.get(c, 0)) for c in FINDING_TYPES]  # .get: older summaries
     total_row.append(str(totals[MALFORMED]))
     rows.append(("total", total_row))
     return rows
@@ -170,7 +174,7 @@ def _top_sections(summary: dict[str, Any]) -> list[str]:
     parts = []
     for kind in FINDING_TYPES:
         rows = summary["top"].get(kind, [])
-        total = summary["totals"][kind]
+        total = summary["totals"].get(kind, 0)
         parts.append(f"<h2>{kind} <span class=muted>({total})</span></h2>")
         if not rows:
             parts.append("<p class=muted>none</p>")
@@ -192,7 +196,7 @@ def _malformed_section(summary: dict[str, Any]) -> list[str]:
     return [*parts, _table(["source", "reason", "row"], samples)]
 
 
-def write_html(spark: SparkSession, summary: dict[str, Any], path: str) -> str:
+def write_html(spark: SparkSession | None, summary: dict[str, Any], path: str) -> str:
     """The page a person reads: verdict, counts by class and source, chart, top rows."""
     status_class = "clean" if summary["status"] == "clean" else "alert"
     window = summary["window"]
