@@ -55,9 +55,10 @@ def delivery_row(
     amount: float | None,
     offset: int,
     parse_error: str | None = None,
+    ingested: datetime | None = None,
 ) -> tuple[Any, ...]:
-    """One `deliveries` row; a parse_error marks it malformed."""
-    kafka_time = time or at(25, 0)
+    """One `deliveries` row; a parse_error marks it malformed; ingested: when it was read."""
+    kafka_time = ingested or time or at(25, 0)
     values = {
         "topic": "orders",
         "partition": 0,

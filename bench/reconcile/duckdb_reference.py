@@ -1,8 +1,9 @@
 """The same classification in DuckDB over the same Parquet files: the single-node reference.
 
 It reads the Delta tables' data files as plain Parquet (the generated tables have no deleted
-files), applies the same window, grace and tolerance as the Spark job, materialises the
-findings of each class into tables and counts them. It writes nothing back.
+files), applies the same time model as the Spark job (events judged on their day, each charge on the
+day it happened, identity (key, event_id), grace and tolerance), materialises the findings of
+each class into tables and counts them. It writes nothing back.
 """
 
 from __future__ import annotations
@@ -38,34 +39,36 @@ UNION ALL SELECT key, event_id, event_type, event_time, payload FROM unmerged;
 CREATE TABLE window_events AS SELECT * FROM log
 WHERE event_time >= TIMESTAMPTZ '{window_start}' AND event_time < TIMESTAMPTZ '{window_end}';
 CREATE TABLE window_charges AS SELECT * FROM charges
-WHERE event_id IS NOT NULL AND charged_at >= TIMESTAMPTZ '{window_start}'
-  AND charged_at < TIMESTAMPTZ '{window_end}';
+WHERE event_id IS NOT NULL AND charged_at >= TIMESTAMPTZ '{charges_start}'
+  AND charged_at < TIMESTAMPTZ '{window_end}' AND charged_at <= TIMESTAMPTZ '{as_of}';
 
-CREATE TABLE per_event AS
-SELECT e.event_id, e.event_type, e.event_time, count(c.charge_id) AS effects
-FROM window_events e LEFT JOIN window_charges c USING (event_id)
+-- events of the day without any charge anywhere (as of the run): MISSING
+CREATE TABLE missing AS
+SELECT e.key, e.event_id FROM log e
+ANTI JOIN charges c ON c.order_id = e.key AND c.event_id = e.event_id
+  AND c.charged_at <= TIMESTAMPTZ '{as_of}'
 WHERE e.event_time >= TIMESTAMPTZ '{day_start}' AND e.event_time < TIMESTAMPTZ '{day_end}'
+  AND e.event_type = 'order.paid'
+  AND e.event_time + INTERVAL '{grace_s} seconds' <= TIMESTAMPTZ '{as_of}';
+-- a charge of the day beyond the first of its event (whatever the event's day): DUPLICATE
+CREATE TABLE ranked AS
+SELECT c.*, row_number() OVER (PARTITION BY c.order_id, c.event_id
+                               ORDER BY c.charged_at, c.charge_id) AS n
+FROM window_charges c SEMI JOIN window_events e ON e.key = c.order_id AND e.event_id = c.event_id;
+CREATE TABLE duplicate AS
+SELECT order_id, event_id FROM ranked
+WHERE n > 1 AND charged_at >= TIMESTAMPTZ '{day_start}' AND charged_at < TIMESTAMPTZ '{day_end}'
 GROUP BY ALL;
-
-CREATE TABLE missing AS SELECT * FROM per_event
-WHERE event_type = 'order.paid' AND effects < 1
-  AND event_time + INTERVAL '{grace_s} seconds' <= TIMESTAMPTZ '{as_of}';
-CREATE TABLE duplicate AS SELECT * FROM per_event WHERE effects > 1;
 CREATE TABLE mismatch AS
 SELECT e.event_id, c.charge_id, 'payload.amount' AS field
-FROM window_events e JOIN window_charges c USING (event_id)
-WHERE e.event_time >= TIMESTAMPTZ '{day_start}' AND e.event_time < TIMESTAMPTZ '{day_end}'
-  AND abs(CAST(json_extract_string(e.payload, '$.amount') AS DOUBLE) - c.amount) > {tolerance}
-UNION ALL
-SELECT e.event_id, c.charge_id, 'key' AS field
-FROM window_events e JOIN window_charges c USING (event_id)
-WHERE e.event_time >= TIMESTAMPTZ '{day_start}' AND e.event_time < TIMESTAMPTZ '{day_end}'
-  AND e.key IS DISTINCT FROM c.order_id;
-CREATE TABLE orphan AS
-SELECT c.event_id, list(c.charge_id ORDER BY c.charged_at, c.charge_id) AS charge_ids
-FROM window_charges c ANTI JOIN log e ON e.event_id = c.event_id
+FROM window_events e JOIN window_charges c ON e.key = c.order_id AND e.event_id = c.event_id
 WHERE c.charged_at >= TIMESTAMPTZ '{day_start}' AND c.charged_at < TIMESTAMPTZ '{day_end}'
-GROUP BY c.event_id;
+  AND abs(CAST(json_extract_string(e.payload, '$.amount') AS DOUBLE) - c.amount) > {tolerance};
+CREATE TABLE orphan AS
+SELECT c.order_id, c.event_id FROM window_charges c
+ANTI JOIN log e ON e.key = c.order_id AND e.event_id = c.event_id
+WHERE c.charged_at >= TIMESTAMPTZ '{day_start}' AND c.charged_at < TIMESTAMPTZ '{day_end}'
+GROUP BY ALL;
 """
 
 
@@ -80,6 +83,7 @@ def classify(warehouse: Path, charges: Path, day_start: datetime, threads: int) 
         "day_start": day_start.isoformat(),
         "day_end": day_end.isoformat(),
         "window_start": (day_start - LOOKBACK).isoformat(),
+        "charges_start": (day_start - 2 * LOOKBACK).isoformat(),
         "window_end": (day_end + LOOKBACK).isoformat(),
         "late_start": (day_start - LATE_LOOKBACK).isoformat(),
         "grace_s": int(GRACE.total_seconds()),

@@ -3,7 +3,7 @@
 One event per order, spread over BENCH_DAY. For every PLANT_EVERY ids, one event of each of
 four kinds is planted, plus one orphan charge: 5 discrepancies per 500 events = 1%.
   plant 0: MISSING    (no charge)
-  plant 1: DUPLICATE  (a second charge an hour later)
+  plant 1: DUPLICATE  (a second charge an hour later: the next day's, after 23:00)
   plant 2: MISMATCH   (charged amount + 1.00)
   plant 3: UNMERGED   (in deliveries, not in events: the stream's watermark dropped it)
   orphans: charges naming an event_id that is in no table
@@ -24,6 +24,7 @@ PLANT_EVERY = 500
 MISSING, DUPLICATE, MISMATCH, UNMERGED = 0, 1, 2, 3
 PARTITIONS = 8
 DAY_MICROS = 86_400_000_000
+CHARGE_AFTER_S, DUPLICATE_AFTER_S = 30, 3600  # a charge, and a planted second charge
 
 
 def _start_micros() -> int:
@@ -116,7 +117,7 @@ def entity_state_df(base: DataFrame) -> DataFrame:
 
 def charges_df(spark: SparkSession, base: DataFrame, n_events: int) -> DataFrame:
     """The payments service's charges: one per event, with the planted discrepancies."""
-    charged_at = _seconds(F.col("event_time"), 30)
+    charged_at = _seconds(F.col("event_time"), CHARGE_AFTER_S)
     amount = F.col("amount") + F.when(F.col("plant") == MISMATCH, 1.0).otherwise(0.0)
     charged_df = base.where(F.col("plant") != MISSING).select(
         F.concat(F.lit("ch-"), F.col("id").cast("string")).alias("charge_id"),
@@ -130,7 +131,7 @@ def charges_df(spark: SparkSession, base: DataFrame, n_events: int) -> DataFrame
         "event_id",
         F.col("key").alias("order_id"),
         F.col("amount"),
-        _seconds(F.col("event_time"), 3600).alias("charged_at"),
+        _seconds(F.col("event_time"), DUPLICATE_AFTER_S).alias("charged_at"),
     )
     step = DAY_MICROS // (n_events // PLANT_EVERY)
     orphans_df = spark.range(n_events // PLANT_EVERY, numPartitions=1).select(
@@ -158,7 +159,24 @@ def generate(spark: SparkSession, folder: Path, n_events: int) -> None:
     charges_df(spark, base, n_events).write.mode("overwrite").parquet(str(folder / "charges"))
 
 
+def _charged_on_the_day(n_events: int, plant: int, after_s: int) -> int:
+    """Planted events whose charge `after_s` after the event still falls on BENCH_DAY.
+
+    Each charge is judged by the run of the day it happened: a second charge an hour after
+    an event of 23:30 is a DUPLICATE of the next day's run, not of this one.
+    """
+    step = DAY_MICROS // n_events
+    ids = range(plant, n_events, PLANT_EVERY)
+    return sum(1 for i in ids if i * step + after_s * 1_000_000 < DAY_MICROS)
+
+
 def expected_counts(n_events: int) -> dict[str, int]:
-    """What a correct run finds (n_events is a multiple of PLANT_EVERY)."""
+    """What a correct run of BENCH_DAY finds (n_events is a multiple of PLANT_EVERY)."""
     per_class = n_events // PLANT_EVERY
-    return {kind: per_class for kind in ("MISSING", "DUPLICATE", "ORPHAN", "MISMATCH", "UNMERGED")}
+    return {
+        "MISSING": per_class,
+        "DUPLICATE": _charged_on_the_day(n_events, DUPLICATE, DUPLICATE_AFTER_S),
+        "ORPHAN": per_class,
+        "MISMATCH": _charged_on_the_day(n_events, MISMATCH, CHARGE_AFTER_S),
+        "UNMERGED": per_class,
+    }

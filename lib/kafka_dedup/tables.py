@@ -131,6 +131,7 @@ RECONCILIATION_FINDINGS_SCHEMA = T.StructType(
         T.StructField("action", T.StringType(), False),
         T.StructField("detail", T.StringType(), False),
         T.StructField("finding_time", T.TimestampType()),
+        T.StructField("partial", T.BooleanType()),  # found by a run before its day was over
     ]
 )
 
@@ -154,6 +155,8 @@ RECONCILIATION_RUNS_SCHEMA = T.StructType(
         T.StructField("orphan", T.LongType()),
         T.StructField("mismatch", T.LongType()),
         T.StructField("unmerged", T.LongType()),
+        T.StructField("late_effect", T.LongType()),
+        T.StructField("unmergeable", T.LongType()),
         T.StructField("unmerged_inserted", T.LongType()),
         T.StructField("thresholds_exceeded", T.ArrayType(T.StringType())),
         T.StructField("report_path", T.StringType()),

@@ -82,9 +82,19 @@ def test_submit_reconcile_starts_the_run_with_the_bundle_and_status_reports_it(
     for uri in (driver["entryPoint"], bundle["python"], bundle["config"]):
         s3.head_object(Bucket=deployment.artifacts, Key=uri.split("/", 3)[3])
 
-    # moto completes runs at once, with SUCCESS
+    # moto completes runs at once, with SUCCESS; status says where the report is
     assert cli.main(["--config", deployment.config, "aws", "status", run_id]) == 0
-    assert capsys.readouterr().out.startswith(f"{run_id} SUCCESS")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{run_id} SUCCESS")
+    folder = f"{deployment.warehouse}/_reports/2026-11-25"
+    assert out[1:] == [f"report: {folder}/report.html", f"summary: {folder}/summary.json"]
+    assert cli.main(["--config", deployment.config, "aws", "logs", run_id]) == 2  # none yet
+    capsys.readouterr()
+    key = f"emr-serverless/applications/{deployment.app}/jobs/{run_id}/SPARK_DRIVER/stdout.gz"
+    s3.put_object(Bucket=deployment.logs, Key=key, Body=gzip.compress(b"exit 0\n"))
+    assert cli.main(["--config", deployment.config, "aws", "logs", run_id]) == 0
+    logged = capsys.readouterr()
+    assert (logged.out, logged.err.splitlines()) == ("exit 0\n", out[1:])
 
 
 def test_submit_ingest_passes_the_kafka_and_warehouse_flags(

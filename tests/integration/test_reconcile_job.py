@@ -50,11 +50,12 @@ DELIVERIES = [
 CHARGES = [
     ("c1", "ok", "k1", 10.0, at(25, 10, 1)),
     ("c2", "dup", "k2", 20.0, at(25, 11, 1)),
-    ("c2b", "dup", "k2", 20.0, at(26, 1, 0)),  # redelivered after midnight: still a duplicate
+    ("c2b", "dup", "k2", 20.0, at(25, 23, 0)),  # redelivered in the evening (the next day's
+    # run would judge it, were it after midnight: tests/integration/test_reconcile_time.py)
     ("c4", "mismatch", "k4", 41.0, at(25, 13, 1)),
     ("c6", "edge", "k6", 60.0, at(26, 0, 0, 30)),  # lands after midnight: not MISSING
     ("c7", "yesterday", "k7", 70.0, at(25, 0, 1)),  # event the day before: not ORPHAN
-    ("c8", "old", "k8", 80.0, at(25, 5)),  # event far back, but in the log: not ORPHAN
+    ("c8", "old", "k8", 80.0, at(25, 5)),  # event far back, in the log: LATE_EFFECT, not ORPHAN
     ("c9", "ghost", "k0", 1.0, at(25, 9)),
     ("cl", "late", "k9", 15.0, at(25, 8, 5)),  # its event is merged by the run first
 ]
@@ -142,7 +143,9 @@ def test_planted_discrepancies_every_class_and_identical_rerun(
     assert cli.main(argv) == 3  # findings over the default thresholds
     out = capsys.readouterr().out
     assert "findings over thresholds: MISSING 2 > 0, DUPLICATE 2 > 0, ORPHAN 2 > 0, " in out
-    assert "pay_json           1          1       1         1         -          2" in out
+    assert "LATE_EFFECT 2 > 0, MALFORMED 2 > 0 (exit 3)" in out
+    pay_json = next(line for line in out.splitlines() if line.startswith("pay_json"))
+    assert pay_json.split() == ["pay_json", "1", "1", "1", "1", "-", "1", "-", "0", "2"]
 
     expected = []
     for fmt in FORMATS:
@@ -160,6 +163,7 @@ def test_planted_discrepancies_every_class_and_identical_rerun(
                 "investigate",
             ),
             Row(source, "MISSING", "missing", [], None, None, None, "replay"),
+            Row(source, "LATE_EFFECT", "old", ["c8"], None, None, None, "review"),
             Row(source, "ORPHAN", "ghost", ["c9"], None, None, None, "investigate"),
         ]
     expected.append(Row("log", "UNMERGED", "late", [], None, None, None, "investigate"))
@@ -183,10 +187,11 @@ def test_planted_discrepancies_every_class_and_identical_rerun(
         run.orphan,
         run.mismatch,
         run.unmerged,
+        run.late_effect,
         run.unmerged_inserted,
         run.malformed_effects,
         run.pending,
-    ) == ("findings", 3, 2, 2, 2, 2, 1, 1, 2, 0)
+    ) == ("findings", 3, 2, 2, 2, 2, 1, 2, 1, 2, 0)
     assert run.events_in_day == 7  # ok, dup, missing, mismatch, created, edge, late (merged)
     summary = json.loads((tmp_path / "reports" / RUN_DATE / "summary.json").read_text())
     assert summary["totals"] == {
@@ -195,6 +200,9 @@ def test_planted_discrepancies_every_class_and_identical_rerun(
         "ORPHAN": 2,
         "MISMATCH": 2,
         "UNMERGED": 1,
+        "LATE_EFFECT": 2,
+        "UNMERGEABLE": 0,
+        "PENDING": 0,
         "MALFORMED": 2,
     }
     assert {r["reason"] for r in summary["malformed"]["pay_json"]} == {
@@ -202,7 +210,7 @@ def test_planted_discrepancies_every_class_and_identical_rerun(
         "invalid_effect_time",
     }
     page = (tmp_path / "reports" / RUN_DATE / "report.html").read_text()
-    assert "<title>11:00 DUPLICATE: 2</title>" in page and "<td>c2, c2b</td>" in page
+    assert "<title>23:00 DUPLICATE: 2</title>" in page and "<td>c2, c2b</td>" in page
 
     # a re-run of the same date replaces its rows: the tables read back identical
     before = {

@@ -39,18 +39,17 @@ def run_classify(
     effects: list[tuple[Any, ...]],
     source: Source | None = None,
     as_of: datetime = LATE_AS_OF,
+    day: datetime = DAY_START,
+    columns: list[str] = FINDING_COLUMNS,
 ) -> DataFrame:
-    """Events and raw effect rows -> findings, as the job chains the transformations."""
+    """Events and raw effect rows -> findings of the run of `day`, everything in view."""
     source = source or parse_source(0, PAYMENTS)
     events_df = spark.createDataFrame(events, tables.EVENTS_SCHEMA)
     raw_df = spark.createDataFrame(effects, EFFECTS_SCHEMA)
-    start, end = DAY_START - timedelta(days=1), DAY_END + timedelta(days=1)
-    effects_df = sources.filter_effects_window(
-        sources.normalize_effects(raw_df, source), start, end
-    )
+    effects_df = sources.normalize_effects(raw_df, source).where("malformed IS NULL")
     grouped_df = classify.group_by_event(events_df, effects_df, source)
-    rule = classify.Rule(source, DAY_START, DAY_END, as_of, timedelta(hours=1))
-    return classify.classify(grouped_df, rule).select(*FINDING_COLUMNS)
+    rule = classify.Rule(source, day, day + timedelta(days=1), as_of, timedelta(hours=1))
+    return classify.classify(grouped_df, rule).select(*columns)
 
 
 def finding(
@@ -82,7 +81,7 @@ def test_each_class_from_planted_rows(spark: SparkSession) -> None:
     effects = [
         ("c1", "ok", "k1", "10.0", "2026-11-25T10:01:00Z"),
         ("c2", "dup", "k2", "20", "2026-11-25T11:01:00Z"),
-        ("c2b", "dup", "k2", "20.00", "2026-11-26T03:00:00Z"),  # next day, still this event's
+        ("c2b", "dup", "k2", "20.00", "2026-11-25T18:00:00Z"),
         ("c4", "mismatch", "k4", "41.5", "2026-11-25T13:01:00Z"),
         ("c9", "ghost", "k9", "1", "2026-11-25T09:00:00Z"),
     ]
@@ -130,13 +129,14 @@ def test_amount_tolerance_keys_and_wrong_types(spark: SparkSession) -> None:
         ("c2", "beyond", "k2", "20.01", "2026-11-25T11:01:00Z"),
         ("c3", "text", "k3", "thirty", "2026-11-25T12:01:00Z"),  # a wrong type is a MISMATCH
         ("c4", "no-amount", "k4", "40", "2026-11-25T13:01:00Z"),  # null vs value
-        ("c5", "other-key", "k6", "50", "2026-11-25T14:01:00Z"),
+        ("c5", "other-key", "k6", "50", "2026-11-25T14:01:00Z"),  # another identity
     ]
     expected = [
         finding("MISMATCH", "beyond", ["c2"], "payload.amount", "20.0", "20.01"),
         finding("MISMATCH", "text", ["c3"], "payload.amount", "30.0", "thirty"),
         finding("MISMATCH", "no-amount", ["c4"], "payload.amount", None, "40"),
-        finding("MISMATCH", "other-key", ["c5"], "key", "k5", "k6"),
+        finding("MISSING", "other-key", []),  # (k5, other-key) has no effect
+        finding("ORPHAN", "other-key", ["c5"]),  # (k6, other-key) is not in the log
     ]
     assertDataFrameEqual(run_classify(spark, events, effects), expected)
 
@@ -178,7 +178,10 @@ def test_duplicate_detail_names_the_extra_effects(spark: SparkSession) -> None:
     row = classify.classify(classify.group_by_event(events_df, effects_df, source), rule).first()
     assert row is not None
     assert (row.effect_count, row.effect_ids) == (3, ["c-a", "c-b", "c-c"])  # by effect time
-    assert row.detail == "3 effects in payments for one event (expected 1); extra: c-b, c-c"
+    assert row.detail == (
+        "3 effects in payments for one event of 2026-11-25 (expected 1); "
+        "extra on 2026-11-25: c-b, c-c"
+    )
 
 
 def test_malformed_effect_rows_are_flagged_not_dropped(spark: SparkSession) -> None:

@@ -8,7 +8,10 @@ from typing import Any
 
 from kafka_dedup.reconcile import remediation, report
 
-TYPES = ("MISSING", "DUPLICATE", "ORPHAN", "MISMATCH", "UNMERGED")
+TYPES = (
+    "MISSING", "DUPLICATE", "ORPHAN", "MISMATCH", "UNMERGED", "LATE_EFFECT", "UNMERGEABLE",
+    "PENDING",
+)  # fmt: skip
 
 
 def a_summary(tmp_path: Path) -> dict[str, Any]:
@@ -55,11 +58,12 @@ def a_summary(tmp_path: Path) -> dict[str, Any]:
                 "DUPLICATE": 2,
                 "ORPHAN": 0,
                 "MISMATCH": 0,
+                "LATE_EFFECT": 0,
+                "PENDING": 0,
                 "effects_read": 41,
                 "malformed": 1,
-                "pending": 0,
             },
-            "log": {"UNMERGED": 1},
+            "log": {"UNMERGED": 1, "UNMERGEABLE": 0},
         },
         "thresholds": {
             "MISSING": 0,
@@ -84,16 +88,17 @@ def test_terminal_table_lists_counts_by_source_and_class(tmp_path: Path) -> None
         "reconciliation 2026-11-25: findings over thresholds: MISSING 1 > 0, DUPLICATE 2 > 0 "
         "(exit 3)"
     )
-    assert lines[1].split() == ["source", *TYPES, "malformed", "pending"]
-    assert lines[2].split() == ["payments", "1", "2", "0", "0", "-", "1", "0"]
-    assert lines[3].split() == ["log", "-", "-", "-", "-", "1", "-", "-"]
-    assert lines[4].split() == ["total", "1", "2", "0", "0", "1", "1", "0"]
+    assert lines[1].split() == ["source", *TYPES, "malformed"]
+    assert lines[2].split() == ["payments", "1", "2", "0", "0", "-", "0", "-", "0", "1"]
+    assert lines[3].split() == ["log", "-", "-", "-", "-", "1", "-", "0", "-", "-"]
+    assert lines[4].split() == ["total", "1", "2", "0", "0", "1", "0", "0", "0", "1"]
     assert lines[5] == "remediation: 4 messages to topic fixes"
     assert lines[6] == f"report: {tmp_path / 'report.html'}"
 
 
 def test_html_page_has_counts_chart_and_escaped_top_rows(tmp_path: Path) -> None:
-    page = report.write_html(a_summary(tmp_path), tmp_path / "report.html").read_text()
+    page = Path(report.write_html(None, a_summary(tmp_path), str(tmp_path / "report.html")))
+    page = page.read_text()
     assert "<h1>Reconciliation 2026-11-25</h1>" in page
     assert "findings over thresholds: MISSING 1 &gt; 0, DUPLICATE 2 &gt; 0" in page
     # one stacked bar segment per (hour, class) with findings, with a tooltip
@@ -103,13 +108,13 @@ def test_html_page_has_counts_chart_and_escaped_top_rows(tmp_path: Path) -> None
     assert "<td>c2, c2b</td>" in page
     assert "e3&lt;script&gt;" in page and "e3<script>" not in page
     assert "<td>missing_event_id</td>" in page
-    assert page.count("<p class=muted>none</p>") == 4  # MISSING, ORPHAN, MISMATCH, UNMERGED
+    assert page.count("<p class=muted>none</p>") == 7  # every class but DUPLICATE
 
 
 def test_json_summary_round_trips(tmp_path: Path) -> None:
     summary = a_summary(tmp_path)
-    written = report.write_json(summary, tmp_path / "nested" / "summary.json")
-    assert json.loads(written.read_text()) == summary
+    written = report.write_json(None, summary, str(tmp_path / "nested" / "summary.json"))
+    assert json.loads(Path(written).read_text()) == summary
 
 
 def test_remediation_message_id_is_stable_across_runs() -> None:

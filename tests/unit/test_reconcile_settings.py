@@ -47,8 +47,8 @@ def test_design_example_parses_from_a_config_file(tmp_path: Path) -> None:
         ),
         Source(name="mails", format="jdbc", url="jdbc:sqlite:/tmp/mails.db", table="sent"),
     )
-    # the key column is compared too, so an effect booked on another key is a MISMATCH
-    assert parsed.sources[0].comparisons() == (("payload.amount", "amount"), ("key", "order_id"))
+    # the key is part of the identity (key, event_id), not a compared field
+    assert parsed.sources[0].comparisons() == (("payload.amount", "amount"),)
     assert parsed.sources[1].effects_per_event == 1
 
 
@@ -63,8 +63,15 @@ def test_no_reconcile_table_gives_defaults() -> None:
         "ORPHAN": 0,
         "MISMATCH": 0,
         "UNMERGED": None,
-        "MALFORMED": None,
+        "LATE_EFFECT": 0,
+        "UNMERGEABLE": 0,
+        "PENDING": None,
+        "MALFORMED": 0,  # unclassifiable side-effect rows alert by default
     }
+    assert parsed.report_dir == ""  # <warehouse>/_reports
+    assert settings.report_folder("", "s3a://lake/wh/", "2026-11-25") == (
+        "s3a://lake/wh/_reports/2026-11-25"
+    )
 
 
 def test_windows_thresholds_and_remediation_are_configurable() -> None:
@@ -73,7 +80,7 @@ def test_windows_thresholds_and_remediation_are_configurable() -> None:
             "lookback": "2 days",
             "grace": "90 minutes",
             "late_lookback": "3 days",
-            "thresholds": {"duplicate": 5, "MISSING": -1, "malformed": 0},
+            "thresholds": {"duplicate": 5, "MISSING": -1, "malformed": 3},
             "remediation_topic": "fixes",
             "report_dir": "out",
             "top_rows": 5,
@@ -84,7 +91,7 @@ def test_windows_thresholds_and_remediation_are_configurable() -> None:
     assert parsed.late_lookback == timedelta(days=3)
     assert parsed.thresholds["DUPLICATE"] == 5
     assert parsed.thresholds["MISSING"] is None
-    assert parsed.thresholds["MALFORMED"] == 0
+    assert parsed.thresholds["MALFORMED"] == 3
     assert (parsed.remediation_topic, parsed.report_dir, parsed.top_rows) == ("fixes", "out", 5)
     assert settings.describe(parsed.grace) == "90 minutes"
 

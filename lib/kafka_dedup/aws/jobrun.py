@@ -124,6 +124,30 @@ def status(emr: Any, application_id: str, run_id: str) -> dict[str, Any]:
         return dict(emr.get_job_run(applicationId=application_id, jobRunId=run_id)["jobRun"])
 
 
+def _argument(arguments: list[str], flag: str) -> str | None:
+    """The value after flag in a job run's entry-point arguments."""
+    if flag in arguments[:-1]:
+        return arguments[arguments.index(flag) + 1]
+    return None
+
+
+def report_folder(job_run: dict[str, Any], config: Config, warehouse: str) -> str | None:
+    """Where a reconcile run writes report.html and summary.json; None for other jobs."""
+    from kafka_dedup.aws.nightly import previous_day
+    from kafka_dedup.reconcile import settings
+
+    driver = job_run.get("jobDriver", {}).get("sparkSubmit", {})
+    arguments = list(driver.get("entryPointArguments") or [])
+    day = _argument(arguments, "--date")
+    scheduled = _argument(arguments, "--scheduled-time")
+    if day is None and scheduled is not None and not scheduled.startswith("<"):
+        day = previous_day(scheduled)
+    if day is None:
+        return None
+    report_dir = str(config.reconcile.get("report_dir", ""))
+    return settings.report_folder(report_dir, _argument(arguments, "--warehouse") or warehouse, day)
+
+
 def driver_log(s3: Any, logs_uri: str, application_id: str, run_id: str, stream: str) -> str:
     """The driver's stdout or stderr, which EMR Serverless writes gzipped under the log URI."""
     bucket, prefix = split_s3_uri(logs_uri, "aws.logs_uri")

@@ -133,3 +133,12 @@ def logs(config: Config, run_id: str, stream: str) -> str:
     return jobrun.driver_log(
         client(config.aws, "s3"), where.logs_uri, where.application_id, run_id, stream
     )
+
+
+def report_lines(config: Config, job_run: dict[str, Any]) -> list[str]:
+    """`report: URI` and `summary: URI` of a reconcile run (none for other jobs)."""
+    warehouse = config.aws.warehouse or config.storage.warehouse
+    folder = jobrun.report_folder(job_run, config, warehouse)
+    if folder is None:
+        return []
+    return [f"report: {folder}/report.html", f"summary: {folder}/summary.json"]

@@ -7,15 +7,18 @@ kafka-dedup aws submit reconcile --date D      start the reconciliation of day D
 kafka-dedup aws status RUN_ID [--wait]         state of a run (exit 0 success, 1 failed, 3 running)
 kafka-dedup aws logs RUN_ID [--stderr]         the driver's output, fetched from S3
 
+For a reconcile run, status and logs also print where its report and summary.json are.
+
 Settings come from the [aws] config section, else from the stack's outputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.config import Config
@@ -52,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # imported here: the job entry points load every command module and never need boto3's
     from kafka_dedup.aws import workflow
+    from kafka_dedup.aws.clients import AwsError
 
     config = load_config(args, FLAGS)
     action = args.aws_action
@@ -70,11 +74,25 @@ def run(args: argparse.Namespace) -> int:
         print(run_id)
         return _follow(config, run_id) if args.wait else 0
     if action == "status":
-        if args.wait:
-            return _follow(config, args.run_id)
-        return _show(workflow.status_reader(config)(args.run_id), args.run_id)
+        read_status = workflow.status_reader(config)
+        code = _follow(config, args.run_id) if args.wait else None
+        job_run = read_status(args.run_id)
+        code = _show(job_run, args.run_id) if code is None else code
+        _print_report(config, job_run)
+        return code
     print(workflow.logs(config, args.run_id, "stderr" if args.stderr else "stdout"), end="")
+    # on stderr: stdout stays the driver's output, byte for byte; a run EMR Serverless has
+    # forgotten (expired) has only its log left
+    with contextlib.suppress(AwsError):
+        _print_report(config, workflow.status_reader(config)(args.run_id), sys.stderr)
     return 0
+
+
+def _print_report(config: Config, job_run: dict[str, Any], stream: TextIO = sys.stdout) -> None:
+    from kafka_dedup.aws import workflow
+
+    for line in workflow.report_lines(config, job_run):
+        print(line, file=stream)
 
 
 def _echo(line: str) -> None:

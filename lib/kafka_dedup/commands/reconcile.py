@@ -1,13 +1,15 @@
 """Reconcile one day: prove that each downstream side effect happened exactly once.
 
-Finds valid deliveries missing from `events` (UNMERGED) and merges them, then classifies
-every configured side-effect source ([[reconcile.sources]] in the config file) against the
-event log: MISSING, DUPLICATE, ORPHAN, MISMATCH. Writes reconciliation_findings and
-reconciliation_runs (a re-run of a date replaces its rows), an HTML report and a JSON
-summary, and optionally one remediation message per finding to a Kafka topic.
+Finds valid deliveries missing from `events` (UNMERGED) and merges them, reports older ones
+(UNMERGEABLE), then classifies every configured side-effect source ([[reconcile.sources]] in
+the config file) against the event log: the day's events (MISSING, PENDING) and the effects
+that happened on the day, whatever their event's day (DUPLICATE, LATE_EFFECT, MISMATCH,
+ORPHAN). Writes reconciliation_findings and reconciliation_runs (a re-run of a date replaces
+its rows), an HTML report and a JSON summary (under <warehouse>/_reports/<date>/ unless
+report_dir says otherwise), and optionally one remediation message per finding to a topic.
 
-exit codes: 0 clean, 3 findings over the thresholds, 2 bad input or configuration,
-1 unexpected failure.
+exit codes: 0 clean, 3 findings over the thresholds, 4 partial (the day or its grace period
+is not over at --as-of), 2 bad input or configuration, 1 unexpected failure.
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--as-of",
         help="ISO-8601 time the grace period is measured against (default: now)",
     )
-    parser.add_argument("--report-dir", help="where <date>/report.html goes (default data/reports)")
+    parser.add_argument(
+        "--report-dir",
+        help="folder or s3a:// URI for <date>/report.html (default <warehouse>/_reports)",
+    )
     parser.add_argument("--remediation-topic", help="publish one message per finding to this topic")
     parser.add_argument("--bootstrap-servers", help="Kafka HOST:PORT list for remediation")
     parser.add_argument("--json", action="store_true", help="print the JSON summary, not a table")

@@ -1,8 +1,10 @@
 """A consumer group that charges `order.paid` events, committing offsets only after processing.
 
 naive: one charge per message received, so a redelivery charges twice.
-idempotent: the charge and the event_id go into the database in one transaction; an event
-seen before is skipped. Fault injection exits hard between the write and the offset commit.
+idempotent: the charge and the event's identity, (key, event_id), go into the database in one
+transaction; an event seen before is skipped. Fault injection exits hard between the write
+and the offset commit. Reading reconcile's remediation topic, it charges the events of
+`replay` messages and ignores every other action.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from kafka_dedup.downstream.store import Charge, ChargeStore, open_store
 from kafka_dedup.errors import UserError
+from kafka_dedup.reconcile.remediation import EVENT_PAYLOAD, REPLAY
+
+REMEDIATION_ID = "remediation_id"  # marks a message of reconcile's remediation topic
 
 NAIVE, IDEMPOTENT = "naive", "idempotent"
 MODES = (NAIVE, IDEMPOTENT)
@@ -62,6 +67,17 @@ class Stats:
         return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in vars(self).items())
 
 
+def _from_remediation(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A remediation message as the envelope to charge: only `replay` asks for a charge."""
+    if body.get("action") != REPLAY:
+        return None
+    try:
+        payload = json.loads(body.get(EVENT_PAYLOAD) or "{}")
+    except json.JSONDecodeError:
+        payload = None
+    return {**body, "payload": payload}
+
+
 def to_charge(message: Message, event_type: str) -> Charge | None | str:
     """The charge a message asks for; None for other event types; a reason when malformed."""
     try:
@@ -70,14 +86,19 @@ def to_charge(message: Message, event_type: str) -> Charge | None | str:
         return "value is not a JSON envelope"
     if not isinstance(envelope, dict) or not envelope.get("event_id"):
         return "envelope has no event_id"
+    raw_key = message.key()
+    key = raw_key.decode("utf-8", "replace") if raw_key else envelope.get("key")
+    if REMEDIATION_ID in envelope:  # keyed by event_id: the finding names the event's key
+        replay = _from_remediation(envelope)
+        if replay is None:
+            return None
+        envelope, key = replay, replay.get("key")
     if envelope.get("event_type") != event_type:
         return None
     payload = envelope.get("payload") or {}
     amount = payload.get("amount") if isinstance(payload, dict) else None
     if isinstance(amount, bool) or not isinstance(amount, (int, float)):
         return "payload.amount is not a number"
-    raw_key = message.key()
-    key = raw_key.decode("utf-8", "replace") if raw_key else envelope.get("key")
     return Charge(
         charge_id=uuid.uuid4().hex,
         event_id=str(envelope["event_id"]),

@@ -31,15 +31,17 @@ DDL = {
         "CREATE TABLE IF NOT EXISTS charges (charge_id TEXT PRIMARY KEY, event_id TEXT NOT NULL, "
         "order_id TEXT, amount REAL, currency TEXT, charged_at TEXT NOT NULL, topic TEXT, "
         "kafka_partition INTEGER, kafka_offset BIGINT)",
-        "CREATE TABLE IF NOT EXISTS processed_events (event_id TEXT PRIMARY KEY, "
-        "charge_id TEXT NOT NULL, processed_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS processed_events (order_id TEXT NOT NULL, "
+        "event_id TEXT NOT NULL, charge_id TEXT NOT NULL, processed_at TEXT NOT NULL, "
+        "PRIMARY KEY (order_id, event_id))",
     ),
     "postgresql": (
         "CREATE TABLE IF NOT EXISTS charges (charge_id TEXT PRIMARY KEY, event_id TEXT NOT NULL, "
         "order_id TEXT, amount NUMERIC(14, 2), currency TEXT, charged_at TIMESTAMPTZ NOT NULL, "
         "topic TEXT, kafka_partition INTEGER, kafka_offset BIGINT)",
-        "CREATE TABLE IF NOT EXISTS processed_events (event_id TEXT PRIMARY KEY, "
-        "charge_id TEXT NOT NULL, processed_at TIMESTAMPTZ NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS processed_events (order_id TEXT NOT NULL, "
+        "event_id TEXT NOT NULL, charge_id TEXT NOT NULL, processed_at TIMESTAMPTZ NOT NULL, "
+        "PRIMARY KEY (order_id, event_id))",
     ),
 }
 
@@ -76,10 +78,12 @@ def _sql(statement: str, placeholder: str) -> str:
 
 
 INSERT_CHARGE = f"INSERT INTO charges ({', '.join(CHARGE_COLUMNS)}) VALUES ({', '.join('?' * 9)})"
+# An event's identity is (key, event_id): two orders sharing an event_id are two events.
 INSERT_PROCESSED = (
-    "INSERT INTO processed_events (event_id, charge_id, processed_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (event_id) DO NOTHING"
+    "INSERT INTO processed_events (order_id, event_id, charge_id, processed_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (order_id, event_id) DO NOTHING"
 )
+NO_KEY = ""  # a message without a key: the primary key cannot hold null
 COUNTS = "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM charges"
 
 
@@ -106,7 +110,8 @@ class SqliteStore:
             if idempotent:
                 stamp = charge.charged_at.isoformat(timespec="microseconds")
                 cursor = self.conn.execute(
-                    INSERT_PROCESSED, (charge.event_id, charge.charge_id, stamp)
+                    INSERT_PROCESSED,
+                    (charge.order_id or NO_KEY, charge.event_id, charge.charge_id, stamp),
                 )
                 if cursor.rowcount == 0:
                     return False
@@ -141,7 +146,12 @@ class PostgresStore:
             if idempotent:
                 cursor = self.conn.execute(
                     _sql(INSERT_PROCESSED, "%s"),
-                    (charge.event_id, charge.charge_id, charge.charged_at),
+                    (
+                        charge.order_id or NO_KEY,
+                        charge.event_id,
+                        charge.charge_id,
+                        charge.charged_at,
+                    ),
                 )
                 if cursor.rowcount == 0:
                     return False

@@ -19,6 +19,7 @@ from kafka_dedup.session import absolute
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 3  # findings over thresholds: distinct from errors (1, and 2 for UserError)
+EXIT_PARTIAL = 4  # no finding over its threshold, but the day (or its grace) is not over yet
 DAY = timedelta(days=1)
 
 
@@ -64,6 +65,16 @@ class Run:
     @property
     def day_end(self) -> datetime:
         return self.day_start + DAY
+
+    @property
+    def complete_at(self) -> datetime:
+        """When every event of the day is past its grace and every effect of it is in."""
+        return self.day_end + self.settings.grace
+
+    @property
+    def partial(self) -> bool:
+        """A run as of before complete_at can only give a partial account of its day."""
+        return self.as_of < self.complete_at
 
     def path(self, name: str) -> str:
         return tables.location(self.warehouse, name)

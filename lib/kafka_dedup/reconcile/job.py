@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from kafka_dedup import tables
 from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
 from kafka_dedup.ingest.merge import MERGED_BY_RECONCILE, merge_deliveries
-from kafka_dedup.reconcile import classify, remediation, sources, store, summary, unmerged
-from kafka_dedup.reconcile.context import DAY, Progress, Run, RunResult, read_events
-from kafka_dedup.reconcile.settings import ORPHAN, Settings, Source, parse
-
-BROADCAST_ROWS = 1_000_000  # UNMERGED identities small enough to ship to every task
+from kafka_dedup.reconcile import (
+    classify,
+    judge,
+    remediation,
+    sources,
+    store,
+    summary,
+    unmerged,
+)
+from kafka_dedup.reconcile.context import Progress, Run, RunResult, read_events
+from kafka_dedup.reconcile.judge import BROADCAST_ROWS
+from kafka_dedup.reconcile.settings import UNMERGEABLE, Settings, Source, parse
 
 
 class MissingTableError(UserError):
@@ -35,6 +42,7 @@ def reconcile_unmerged(run: Run) -> tuple[int, int]:
         ),
         run.run_date,
         store.LOG_SOURCE,
+        run.partial,
     )
     previous_df = store.read_findings(run.spark, run.warehouse, run.run_date)
     if previous_df is not None:  # a re-run keeps what an earlier attempt found and merged
@@ -58,72 +66,31 @@ def reconcile_unmerged(run: Run) -> tuple[int, int]:
     return count, counts.inserted
 
 
-def _rest_of_log(run: Run, start: datetime, end: datetime) -> DataFrame:
-    """Events of the days not wholly inside [start, end): the classification saw the others."""
-    events_df = run.spark.read.format("delta").load(run.path(tables.EVENTS))
-    first = start.date() + (DAY if start.time() != datetime.min.time() else timedelta(0))
-    last = end.date() - DAY
-    if first > last:
-        return events_df
-    return events_df.where(~F.col("event_date").between(F.lit(first), F.lit(last)))
-
-
-def _confirm_orphans(findings_df: DataFrame, rest_of_log_df: DataFrame) -> DataFrame:
-    """Keep ORPHAN findings whose event_id is nowhere in the log (any date)."""
-    is_orphan = F.col("finding_type") == ORPHAN
-    # semi and anti joins ignore duplicates on their right side: no distinct() needed
-    orphan_ids_df = findings_df.where(is_orphan).select("event_id")
-    orphans = orphan_ids_df.count()
-    if orphans == 0:
-        return findings_df  # nothing to confirm: skip the scan of the rest of the log
-    if orphans <= BROADCAST_ROWS:
-        # few orphans: look them up while reading the log instead of shuffling the log
-        orphan_ids_df = F.broadcast(orphan_ids_df)
-    logged_df = rest_of_log_df.select("event_id").join(orphan_ids_df, "event_id", "left_semi")
-    confirmed_df = findings_df.where(is_orphan).join(logged_df, "event_id", "left_anti")
-    return findings_df.where(~is_orphan).unionByName(confirmed_df)
-
-
-def classify_source(run: Run, source: Source, raw_df: DataFrame) -> tuple[DataFrame, dict]:
-    """One source's findings (persisted) and its counters."""
-    run.progress.step(f"classifying {source.name} ({source.format} {source.location()})")
-    observation = Observation(f"effects_{source.name}_{run.run_id}")
-    normalized_df = sources.normalize_effects(raw_df, source)
-    effects_df = normalized_df.observe(
-        observation, F.count(F.lit(1)).alias("rows"), F.count("malformed").alias("malformed")
+def find_unmergeable(run: Run) -> DataFrame:
+    """UNMERGEABLE findings: deliveries ingested on the day, older than late_lookback, and
+    still absent from events (the run does not merge them, but says so)."""
+    deliveries_df = run.spark.read.format("delta").load(run.path(tables.DELIVERIES))
+    older_than = run.day_start - run.settings.late_lookback
+    stale_df = unmerged.filter_stale_deliveries(
+        deliveries_df, run.day_start, run.day_end, older_than
     )
-    start, end = run.day_start - run.settings.lookback, run.day_end + run.settings.lookback
-    grouped_df = classify.group_by_event(
-        read_events(run, start, end),
-        sources.filter_effects_window(effects_df, start, end),
-        source,
+    logged_df = run.spark.read.format("delta").load(run.path(tables.EVENTS))
+    logged_df = logged_df.where(F.col("event_date") <= F.lit(older_than.date()))
+    found_df = unmerged.to_findings(
+        unmerged.find_unmerged(stale_df, logged_df),
+        UNMERGEABLE,
+        unmerged.stale_outcome(run.settings.late_lookback),
     )
-    rule = classify.Rule(source, run.day_start, run.day_end, run.as_of, run.settings.grace)
-    classified_df = classify.classify(grouped_df, rule).persist()
-    pending = classified_df.where(F.col("finding_type") == classify.PENDING).count()
-    metrics = observation.get
-    findings_df = _confirm_orphans(
-        classified_df.where(F.col("finding_type") != classify.PENDING),
-        _rest_of_log(run, start, end),
+    return store.with_run_columns(found_df, run.run_date, store.LOG_SOURCE, run.partial)
+
+
+def _recheck(pending_df: DataFrame | None, source: Source) -> DataFrame | None:
+    """The source's events an earlier run left PENDING, as identities to classify again."""
+    if pending_df is None:
+        return None
+    return pending_df.where(F.col("source") == source.name).select(
+        classify.group_key(source, F.col("key")).alias(classify.GROUP_KEY), "event_id"
     )
-    findings_df = store.with_run_columns(findings_df, run.run_date, source.name).persist()
-    findings_df.count()
-    classified_df.unpersist()
-    malformed_rows = []
-    if metrics.get("malformed"):
-        malformed_rows = (
-            normalized_df.where(F.col("malformed").isNotNull())
-            .select(F.col("malformed").alias("reason"), F.col("row_json").alias("row"))
-            .limit(run.settings.top_rows)
-            .collect()
-        )
-    stats = {
-        "effects_read": int(metrics.get("rows") or 0),
-        "malformed": int(metrics.get("malformed") or 0),
-        "pending": pending,
-        "malformed_rows": [r.asDict() for r in malformed_rows],
-    }
-    return findings_df, stats
 
 
 def _read_sources(run: Run) -> list[tuple[Source, DataFrame]]:
@@ -170,9 +137,15 @@ def run_reconcile(
     read_sources = _preflight(run)
     try:
         unmerged_found, inserted = reconcile_unmerged(run)
-        per_source = [(s, *classify_source(run, s, raw_df)) for s, raw_df in read_sources]
+        pending_df = store.previous_pending(spark, run.warehouse, run_date)
+        if pending_df is not None:
+            pending_df = pending_df.localCheckpoint(eager=True)  # this run replaces the table
+        per_source = [
+            (s, *judge.classify_source(run, s, raw_df, _recheck(pending_df, s)))
+            for s, raw_df in read_sources
+        ]
         run.progress.step("writing reconciliation_findings")
-        all_df = spark.createDataFrame([], tables.RECONCILIATION_FINDINGS_SCHEMA)
+        all_df = find_unmergeable(run)
         for _, findings_df, _ in per_source:
             all_df = all_df.unionByName(findings_df)
         store.replace_findings(spark, run.warehouse, all_df, run_date, False)

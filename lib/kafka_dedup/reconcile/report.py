@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pyspark.sql import SparkSession
+
 from kafka_dedup.reconcile.settings import FINDING_TYPES, MALFORMED
 
 COLORS = {
@@ -15,9 +17,12 @@ COLORS = {
     "ORPHAN": "#9467bd",
     "MISMATCH": "#1f77b4",
     "UNMERGED": "#2ca02c",
+    "LATE_EFFECT": "#8c564b",
+    "UNMERGEABLE": "#e377c2",
+    "PENDING": "#7f7f7f",
 }
 TOP_COLUMNS = ("event_id", "key", "event_type", "event_time", "effect_ids", "detail")
-CHART_W, CHART_H, CHART_PAD = 760, 220, 36
+CHART_W, CHART_H, CHART_PAD, LEGEND_W = 900, 220, 36, 86
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
@@ -34,25 +39,52 @@ def json_text(summary: dict[str, Any]) -> str:
     return json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n"
 
 
-def write_json(summary: dict[str, Any], path: Path) -> Path:
-    """The machine-readable summary."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json_text(summary))
+def write_text(spark: SparkSession | None, path: str, text: str) -> str:
+    """A local file, or any URI Hadoop can write (s3a://, s3:// on EMR) through Spark's FS."""
+    if "://" not in path or spark is None:
+        local = Path(path)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(text, encoding="utf-8")
+        return path
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    target = jvm.org.apache.hadoop.fs.Path(path)
+    hadoop_conf = spark.sparkContext._jsc.hadoopConfiguration()
+    stream = target.getFileSystem(hadoop_conf).create(target, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
     return path
+
+
+def write_json(spark: SparkSession | None, summary: dict[str, Any], path: str) -> str:
+    """The machine-readable summary."""
+    return write_text(spark, path, json_text(summary))
 
 
 def _status_line(summary: dict[str, Any]) -> str:
     exceeded = summary["thresholds_exceeded"]
-    if summary["status"] == "clean":
-        return "clean: no finding over its threshold"
+    partial = ""
+    if summary.get("partial"):
+        partial = (
+            f"partial: as of {summary['as_of']} the day or its grace period is not over "
+            f"(complete at {summary['complete_at']}); "
+        )
+    if not exceeded:
+        return (
+            f"{partial}no finding over its threshold"
+            if partial
+            else "clean: no finding over its threshold"
+        )
     limits = ", ".join(
         f"{kind} {summary['totals'][kind]} > {summary['thresholds'][kind]}" for kind in exceeded
     )
-    return f"findings over thresholds: {limits}"
+    return f"{partial}findings over thresholds: {limits}"
 
 
 def _columns() -> tuple[str, ...]:
-    return (*FINDING_TYPES, "malformed", "pending")
+    return (*FINDING_TYPES, "malformed")
 
 
 def _count_rows(summary: dict[str, Any]) -> list[tuple[str, list[str]]]:
@@ -60,8 +92,8 @@ def _count_rows(summary: dict[str, Any]) -> list[tuple[str, list[str]]]:
     for source, counts in summary["by_source"].items():
         rows.append((source, [str(counts.get(c, "-")) for c in _columns()]))
     totals = summary["totals"]
-    total_row = [str(totals[c]) for c in FINDING_TYPES]
-    total_row += [str(totals[MALFORMED]), str(summary["pending"])]
+    total_row = [str(totals.get(c, 0)) for c in FINDING_TYPES]  # .get: older summaries
+    total_row.append(str(totals[MALFORMED]))
     rows.append(("total", total_row))
     return rows
 
@@ -115,11 +147,11 @@ def _chart(hourly: dict[str, list[int]]) -> str:
             x = CHART_PAD + hour * bar_w
             parts.append(f'<text x="{x:.1f}" y="{CHART_H - 14}" font-size="11">{hour:02d}h</text>')
     parts.append(f'<text x="4" y="{CHART_PAD - 8}" font-size="11">max {peak}/hour</text>')
-    x = CHART_W - CHART_PAD - 5 * 92
+    x = CHART_W - CHART_PAD - len(FINDING_TYPES) * LEGEND_W
     for i, kind in enumerate(FINDING_TYPES):
         parts.append(
-            f'<rect x="{x + i * 92}" y="6" width="10" height="10" fill="{COLORS[kind]}"/>'
-            f'<text x="{x + i * 92 + 14}" y="15" font-size="11">{kind}</text>'
+            f'<rect x="{x + i * LEGEND_W}" y="6" width="10" height="10" fill="{COLORS[kind]}"/>'
+            f'<text x="{x + i * LEGEND_W + 14}" y="15" font-size="9">{kind}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -142,7 +174,7 @@ def _top_sections(summary: dict[str, Any]) -> list[str]:
     parts = []
     for kind in FINDING_TYPES:
         rows = summary["top"].get(kind, [])
-        total = summary["totals"][kind]
+        total = summary["totals"].get(kind, 0)
         parts.append(f"<h2>{kind} <span class=muted>({total})</span></h2>")
         if not rows:
             parts.append("<p class=muted>none</p>")
@@ -155,6 +187,7 @@ def _top_sections(summary: dict[str, Any]) -> list[str]:
 
 
 def _malformed_section(summary: dict[str, Any]) -> list[str]:
+    """The unclassifiable side-effect rows of the day, each with its reason."""
     parts = [f"<h2>Malformed side-effect rows <span class=muted>({summary['totals'][MALFORMED]})"]
     parts[0] += "</span></h2>"
     samples = [[s, r["reason"], r["row"]] for s, rs in summary["malformed"].items() for r in rs]
@@ -163,7 +196,7 @@ def _malformed_section(summary: dict[str, Any]) -> list[str]:
     return [*parts, _table(["source", "reason", "row"], samples)]
 
 
-def write_html(summary: dict[str, Any], path: Path) -> Path:
+def write_html(spark: SparkSession | None, summary: dict[str, Any], path: str) -> str:
     """The page a person reads: verdict, counts by class and source, chart, top rows."""
     status_class = "clean" if summary["status"] == "clean" else "alert"
     window = summary["window"]
@@ -182,7 +215,8 @@ def write_html(summary: dict[str, Any], path: Path) -> Path:
         f"events merged; run {summary['run_id']} took {summary['duration_s']:.1f} s</p>",
         "<h2>Findings by class and source</h2>",
         _table(header, count_rows),
-        "<h2>Findings over the day (UTC hour of the event, or of the effect for ORPHAN)</h2>",
+        "<h2>Findings over the day (UTC hour of the effect; of the event for MISSING and "
+        "PENDING)</h2>",
         _chart(summary["hourly"]),
         *_top_sections(summary),
         *_malformed_section(summary),
@@ -192,6 +226,4 @@ def write_html(summary: dict[str, Any], path: Path) -> Path:
         f"<title>Reconciliation {html.escape(summary['run_date'])}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_text(spark, path, page)

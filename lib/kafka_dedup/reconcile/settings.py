@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from kafka_dedup import tables
@@ -19,16 +20,25 @@ MISSING, DUPLICATE, ORPHAN, MISMATCH, UNMERGED = (
     "MISMATCH",
     "UNMERGED",
 )
-FINDING_TYPES = (MISSING, DUPLICATE, ORPHAN, MISMATCH, UNMERGED)
-MALFORMED = "MALFORMED"  # side-effect rows that cannot be classified: thresholds only
-# A scheduler should alert on any real discrepancy; UNMERGED is repaired by the run itself.
+# Added by issue 11, keeping the five above as they were:
+# LATE_EFFECT: an effect more than `lookback` after its event (review, never replay);
+# UNMERGEABLE: a valid delivery absent from events, older than `late_lookback` (not merged);
+# PENDING: an event still inside `grace` at the run; a later run re-checks it.
+LATE_EFFECT, UNMERGEABLE, PENDING = "LATE_EFFECT", "UNMERGEABLE", "PENDING"
+FINDING_TYPES = (MISSING, DUPLICATE, ORPHAN, MISMATCH, UNMERGED, LATE_EFFECT, UNMERGEABLE, PENDING)
+MALFORMED = "MALFORMED"  # side-effect rows that cannot be classified: counted, listed, alerted
+# A scheduler should alert on any real discrepancy; UNMERGED is repaired by the run itself,
+# and a PENDING event is not a discrepancy yet.
 DEFAULT_THRESHOLDS: dict[str, int | None] = {
     MISSING: 0,
     DUPLICATE: 0,
     ORPHAN: 0,
     MISMATCH: 0,
     UNMERGED: None,
-    MALFORMED: None,
+    LATE_EFFECT: 0,
+    UNMERGEABLE: 0,
+    PENDING: None,
+    MALFORMED: 0,
 }
 DURATION_RE = re.compile(r"^\s*(\d+)\s+(second|minute|hour|day)s?\s*$")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -87,9 +97,7 @@ class Source:
     tolerance: float = 0.005
 
     def comparisons(self) -> tuple[tuple[str, str], ...]:
-        """The configured comparisons, plus the key when the source has a key column."""
-        if self.key_column and all(f != "key" for f, _ in self.compare):
-            return (*self.compare, ("key", self.key_column))
+        """The configured comparisons (the key is part of the identity, not compared)."""
         return self.compare
 
     def location(self) -> str:
@@ -105,10 +113,21 @@ class Settings:
     lookback: timedelta = timedelta(days=1)  # how far an event and its effect may lie apart
     grace: timedelta = timedelta(hours=1)  # how long an event may wait for its effect
     late_lookback: timedelta = timedelta(days=7)  # how old an UNMERGED delivery may be
-    report_dir: str = "data/reports"
+    report_dir: str = ""  # empty: <warehouse>/_reports; a folder, s3:// or s3a:// URI
     top_rows: int = 20
     thresholds: dict[str, int | None] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     remediation_topic: str = ""
+
+
+REPORTS_FOLDER = "_reports"  # under the warehouse when report_dir is not set
+
+
+def report_folder(report_dir: str, warehouse: str, run_date: str) -> str:
+    """Where a run's report.html and summary.json go: <report_dir or warehouse/_reports>/<date>."""
+    base = report_dir or f"{warehouse.rstrip('/')}/{REPORTS_FOLDER}"
+    if "://" not in base:
+        base = str(Path(base).expanduser().resolve())
+    return f"{base.rstrip('/')}/{run_date}"
 
 
 def parse_duration(key: str, value: Any) -> timedelta:

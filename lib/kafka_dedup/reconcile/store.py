@@ -12,35 +12,69 @@ from pyspark.sql import functions as F
 from kafka_dedup import tables
 from kafka_dedup.reconcile.settings import (
     DUPLICATE,
+    LATE_EFFECT,
     MISMATCH,
     MISSING,
     ORPHAN,
+    PENDING,
+    UNMERGEABLE,
     UNMERGED,
 )
 
+REPLAY, REVIEW = "replay", "review"
 # What a person or a remediation consumer should do about each class.
 ACTIONS = {
-    MISSING: "replay",
+    MISSING: REPLAY,  # only when no effect of the event exists anywhere: else REVIEW
     DUPLICATE: "compensate",
     ORPHAN: "investigate",
     MISMATCH: "investigate",
     UNMERGED: "investigate",
+    LATE_EFFECT: REVIEW,
+    UNMERGEABLE: "investigate",
+    PENDING: "wait",
 }
 LOG_SOURCE = "log"  # the source name of UNMERGED findings: the event log itself
 
 
-def with_run_columns(findings_df: DataFrame, run_date: date, source: str) -> DataFrame:
+def with_run_columns(
+    findings_df: DataFrame, run_date: date, source: str, partial: bool = False
+) -> DataFrame:
     """Classified rows -> `reconciliation_findings` rows of one run date and source."""
     action = F.lit(None).cast("string")
     for kind, act in ACTIONS.items():
         action = F.when(F.col("finding_type") == kind, F.lit(act)).otherwise(action)
-    return findings_df.withColumns(
-        {"run_date": F.lit(run_date), "source": F.lit(source), "action": action}
-    ).select(*tables.RECONCILIATION_FINDINGS_SCHEMA.fieldNames())
+    # a MISSING event with some effects somewhere (fewer than expected): a replay could
+    # duplicate those, so a person decides
+    some_effect = (F.col("finding_type") == MISSING) & (F.col("effect_count") > 0)
+    action = F.when(some_effect, F.lit(REVIEW)).otherwise(action)
+    columns = {
+        "run_date": F.lit(run_date),
+        "source": F.lit(source),
+        "action": action,
+        "partial": F.lit(partial),
+    }
+    return findings_df.withColumns(columns).select(
+        *tables.RECONCILIATION_FINDINGS_SCHEMA.fieldNames()
+    )
 
 
 def _date_predicate(run_date: date) -> str:
     return f"run_date = DATE'{run_date.isoformat()}'"
+
+
+def previous_pending(spark: SparkSession, warehouse: str, run_date: date) -> DataFrame | None:
+    """The PENDING findings of the latest run before run_date (each run carries them on)."""
+    runs_path = tables.location(warehouse, tables.RECONCILIATION_RUNS)
+    if not DeltaTable.isDeltaTable(spark, runs_path):
+        return None
+    before = spark.read.format("delta").load(runs_path).where(f"run_date < DATE'{run_date}'")
+    latest = before.agg(F.max("run_date")).first()
+    if latest is None or latest[0] is None:
+        return None
+    findings_df = read_findings(spark, warehouse, latest[0])
+    if findings_df is None:
+        return None
+    return findings_df.where(F.col("finding_type") == PENDING).select("source", "key", "event_id")
 
 
 def read_findings(spark: SparkSession, warehouse: str, run_date: date) -> DataFrame | None:
@@ -71,6 +105,7 @@ def replace_findings(
         findings_df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", predicate)
+        .option("mergeSchema", "true")  # tables written before the partial column existed
         .save(tables.location(warehouse, tables.RECONCILIATION_FINDINGS))
     )
 
@@ -83,5 +118,6 @@ def replace_run(spark: SparkSession, warehouse: str, run: dict[str, Any]) -> Non
         run_df.write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", _date_predicate(run["run_date"]))
+        .option("mergeSchema", "true")
         .save(tables.location(warehouse, tables.RECONCILIATION_RUNS))
     )

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, Row, Window
 from pyspark.sql import functions as F
 
+from kafka_dedup import tables
 from kafka_dedup.reconcile import remediation, report, store
 from kafka_dedup.reconcile.context import (
     EXIT_CLEAN,
     EXIT_FINDINGS,
+    EXIT_PARTIAL,
     Run,
     RunResult,
     read_events,
 )
-from kafka_dedup.reconcile.settings import FINDING_TYPES, MALFORMED, UNMERGED, describe
+from kafka_dedup.reconcile.settings import (
+    FINDING_TYPES,
+    MALFORMED,
+    PENDING,
+    UNMERGEABLE,
+    UNMERGED,
+    describe,
+    report_folder,
+)
 
-SOURCE_COUNTERS = ("effects_read", "malformed", "pending")
+SOURCE_COUNTERS = ("effects_read", "malformed")
+LOG_CLASSES = (UNMERGED, UNMERGEABLE)  # found in the event log itself, not in a source
 
 
 def _counts(findings_df: DataFrame, run: Run) -> list[Row]:
@@ -57,9 +67,9 @@ def _top(findings_df: DataFrame, run: Run) -> dict[str, list[dict[str, Any]]]:
 def _by_source(counts: list[Row], stats: dict[str, dict]) -> dict[str, dict[str, Any]]:
     by_source: dict[str, dict[str, Any]] = {}
     for name, source_stats in stats.items():
-        zeros: dict[str, Any] = {k: 0 for k in FINDING_TYPES if k != UNMERGED}
+        zeros: dict[str, Any] = {k: 0 for k in FINDING_TYPES if k not in LOG_CLASSES}
         by_source[name] = {**zeros, **{c: source_stats[c] for c in SOURCE_COUNTERS}}
-    by_source[store.LOG_SOURCE] = {UNMERGED: 0}
+    by_source[store.LOG_SOURCE] = {k: 0 for k in LOG_CLASSES}
     for row in counts:
         per_source = by_source.setdefault(row.source, {})
         per_source[row.finding_type] = per_source.get(row.finding_type, 0) + row["count"]
@@ -83,11 +93,14 @@ def build(
     totals = {k: sum(c.get(k, 0) for c in by_source.values()) for k in FINDING_TYPES}
     totals[MALFORMED] = sum(s["malformed"] for s in stats.values())
     exceeded = _exceeded(totals, run.settings.thresholds)
+    status, exit_code = ("partial", EXIT_PARTIAL) if run.partial else ("clean", EXIT_CLEAN)
     summary = {
         "run_date": run.run_date.isoformat(),
         "run_id": run.run_id,
-        "status": "findings" if exceeded else "clean",
-        "exit_code": EXIT_FINDINGS if exceeded else EXIT_CLEAN,
+        "status": "findings" if exceeded else status,
+        "exit_code": EXIT_FINDINGS if exceeded else exit_code,
+        "partial": run.partial,
+        "complete_at": run.complete_at.isoformat(),
         "started_at": run.started_at.isoformat(),
         "as_of": run.as_of.isoformat(),
         "window": {
@@ -101,7 +114,8 @@ def build(
         "events_in_day": read_events(run, run.day_start, run.day_end).count(),
         "unmerged_found": unmerged_found,
         "unmerged_inserted": inserted,
-        "pending": sum(s["pending"] for s in stats.values()),
+        "pending": totals[PENDING],
+        "unmergeable": totals[UNMERGEABLE],
         "totals": totals,
         "by_source": by_source,
         "thresholds": run.settings.thresholds,
@@ -119,7 +133,10 @@ def _publish(run: Run, findings_df: DataFrame, summary: dict[str, Any]) -> None:
     if not topic:
         return
     run.progress.step(f"publishing remediation messages to {topic}")
-    rows = findings_df.orderBy("finding_type", "source", "event_id", "field").toLocalIterator()
+    rows = remediation.with_events(
+        findings_df.where(F.col("finding_type") != PENDING),  # nothing to do yet
+        run.spark.read.format("delta").load(run.path(tables.EVENTS)),
+    ).toLocalIterator()
     published = remediation.publish(
         run.config.kafka.bootstrap_servers, topic, (row.asDict() for row in rows)
     )
@@ -162,13 +179,13 @@ def finish(run: Run, stats: dict[str, dict], unmerged_found: int, inserted: int)
     assert findings_df is not None  # written by this run before
     summary = build(run, findings_df, stats, unmerged_found, inserted)
     _publish(run, findings_df, summary)
-    folder = Path(run.settings.report_dir).expanduser().resolve() / run.run_date.isoformat()
-    summary["report"] = {"html": str(folder / "report.html"), "json": str(folder / "summary.json")}
+    folder = report_folder(run.settings.report_dir, run.warehouse, run.run_date.isoformat())
+    summary["report"] = {"html": f"{folder}/report.html", "json": f"{folder}/summary.json"}
     finished = datetime.now(timezone.utc)
     summary["finished_at"] = finished.isoformat()
     summary["duration_s"] = round((finished - run.started_at).total_seconds(), 1)
-    report.write_json(summary, folder / "summary.json")
-    report.write_html(summary, folder / "report.html")
+    report.write_json(run.spark, summary, summary["report"]["json"])
+    report.write_html(run.spark, summary, summary["report"]["html"])
     row = _run_row(run, summary, None)
     row["summary_json"] = report.json_text(summary)
     store.replace_run(run.spark, run.warehouse, row)

@@ -3,13 +3,13 @@ for the stream's watermark). The run reports them and merges them."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from kafka_dedup.ingest.merge import FIRST_SEEN_ORDER
-from kafka_dedup.reconcile.settings import UNMERGED
+from kafka_dedup.reconcile.settings import UNMERGED, describe
 
 IDENTITY = ["key", "event_id"]
 
@@ -41,12 +41,25 @@ def find_unmerged(valid_df: DataFrame, events_df: DataFrame) -> DataFrame:
     )
 
 
-def to_findings(unmerged_df: DataFrame) -> DataFrame:
-    """UNMERGED rows shaped as findings (without run_date, source and action)."""
+def filter_stale_deliveries(
+    deliveries_df: DataFrame, start: datetime, end: datetime, older_than: datetime
+) -> DataFrame:
+    """Parseable deliveries ingested in [start, end) whose event_time is before older_than.
+
+    Each delivery is ingested on one day, so exactly one run (that day's) looks at it.
+    """
+    ingested = (F.col("ingested_at") >= F.lit(start)) & (F.col("ingested_at") < F.lit(end))
+    too_old = F.col("event_time") < F.lit(older_than)
+    return deliveries_df.where(F.col("parse_error").isNull() & ingested & too_old)
+
+
+def to_findings(
+    unmerged_df: DataFrame, kind: str = UNMERGED, outcome: str = "merged into events by reconcile"
+) -> DataFrame:
+    """UNMERGED (or UNMERGEABLE) rows shaped as findings (without run_date, source, action)."""
     first = F.col("first")
     detail = F.format_string(
-        "%d valid deliver%s absent from events (first %s[%d]@%d, Kafka time %s); "
-        "merged into events by reconcile",
+        f"%d valid deliver%s absent from events (first %s[%d]@%d, Kafka time %s); {outcome}",
         F.col("copies"),
         F.when(F.col("copies") == 1, F.lit("y")).otherwise(F.lit("ies")),
         first["topic"],
@@ -55,7 +68,7 @@ def to_findings(unmerged_df: DataFrame) -> DataFrame:
         F.coalesce(first["kafka_timestamp"].cast("string"), F.lit("unknown")),
     )
     return unmerged_df.select(
-        F.lit(UNMERGED).alias("finding_type"),
+        F.lit(kind).alias("finding_type"),
         "event_id",
         "key",
         "event_type",
@@ -80,3 +93,11 @@ def select_deliveries_of(
     """
     wanted_df = findings_df.select(*IDENTITY).distinct()
     return valid_df.join(F.broadcast(wanted_df) if broadcast else wanted_df, IDENTITY, "left_semi")
+
+
+def stale_outcome(late_lookback: timedelta) -> str:
+    """What the run did about a delivery older than late_lookback, and what a person can do."""
+    return (
+        f"older than the late_lookback of {describe(late_lookback)}, so not merged: raise "
+        "reconcile.late_lookback and re-run, or merge it by hand"
+    )
