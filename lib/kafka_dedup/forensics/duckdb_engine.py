@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import duckdb
@@ -12,7 +13,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError
 from pyspark.sql import types as T
 
-from kafka_dedup.forensics import guard, history
+from kafka_dedup.forensics import duckdb_guard, guard, history, sqltext
 from kafka_dedup.forensics.engine import (
     PARAM_RE,
     STATE_VERSIONS,
@@ -64,7 +65,7 @@ def arrow_field(field: T.StructField) -> pa.Field:
 
 def to_duckdb_params(sql: str) -> str:
     """Spark names parameters `:name`, DuckDB `$name`; the rest of the shared SQL is the same."""
-    masked = guard.mask(sql, backslash_escapes=False)
+    masked = sqltext.mask(sql, backslash_escapes=False)
     parts, last = [], 0
     for match in PARAM_RE.finditer(masked):
         parts.append(sql[last : match.start()] + "$" + match.group(1))
@@ -72,18 +73,28 @@ def to_duckdb_params(sql: str) -> str:
     return "".join(parts) + sql[last:]
 
 
+def readable_directories(warehouse: str) -> list[str]:
+    """The warehouse as given and as resolved (Delta may report either), each ending in `/`."""
+    return sorted({warehouse.rstrip("/") + "/", os.path.realpath(warehouse).rstrip("/") + "/"})
+
+
 class DuckDBEngine(Engine):
     """In-process DuckDB; each table is a view over a pyarrow dataset of one Delta version."""
 
-    backslash_escapes = False
-
     def __init__(self, warehouse: str, database: str, as_of: AsOf | None = None) -> None:
-        super().__init__(warehouse, database, as_of)
+        super().__init__(warehouse, database, as_of, read_only=True)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")  # like the Spark session: hours in UTC
         for macro in SPARK_COMPAT_MACROS:
             self.con.execute(macro)
         self.con.execute(f"CREATE SCHEMA {database}")
+        duckdb_guard.sandbox(self.con, readable_directories(self.warehouse))
+
+    def split(self, text: str) -> guard.Split:
+        return duckdb_guard.split(text)
+
+    def check(self, statement: str) -> None:
+        duckdb_guard.check(statement)
 
     def _exists(self, path: str) -> bool:
         return bool(DeltaTable.is_deltatable(path))
