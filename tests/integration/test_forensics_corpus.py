@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import shutil
-import tomllib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,11 @@ from kafka_dedup.forensics.engine import Engine
 from kafka_dedup.forensics.spark_engine import SparkEngine
 from kafka_dedup.session import register_catalog
 from tests.integration.forensics_fixtures import handmade_warehouse
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 CORPUS = tomllib.loads((Path(__file__).parents[1] / "forensics_corpus.toml").read_text())
 ENGINES = ("duckdb", "spark")

@@ -160,8 +160,11 @@ class DuckDBEngine(Engine):
         self.con.execute(sql)
 
     def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
+        text = to_duckdb_params(sql) if args else sql
+        if self.read_only:
+            self.check(text)
         try:
-            relation = self.con.sql(to_duckdb_params(sql) if args else sql, params=args or None)
+            relation = self.con.sql(text, params=args or None)
             if relation is None:
                 return pa.table({})
             return (relation if max_rows is None else relation.limit(max_rows)).to_arrow_table()

@@ -104,7 +104,10 @@ class Engine(ABC):
 
     @abstractmethod
     def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
-        """At most max_rows rows as Arrow; the engine's own errors raised as QueryError."""
+        """At most max_rows rows as Arrow; the engine's own errors raised as QueryError.
+
+        A read-only engine checks the exact text it runs (parameters in its own syntax) first.
+        """
 
     @abstractmethod
     def materialize(self, name: str, sql: str) -> None:
@@ -117,9 +120,7 @@ class Engine(ABC):
     def run(
         self, sql: str, params: Mapping[str, Any] | None = None, limit: int | None = None
     ) -> Result:
-        """Run one statement (checked first when read-only); keep at most `limit` rows."""
-        if self.read_only:
-            self.check(sql)
+        """Run one statement; `limit` keeps at most that many rows and flags the cut."""
         max_rows = None if limit is None else limit + 1
         table = self._fetch(sql, used_params(sql, params), max_rows)
         if limit is not None and table.num_rows > limit:

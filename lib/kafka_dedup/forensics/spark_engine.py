@@ -122,6 +122,8 @@ class SparkEngine(Engine):
         self.spark.sql(sql)
 
     def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
+        if self.read_only:
+            self.check(sql)
         try:
             with quiet_query_errors():
                 result_df = self.spark.sql(sql, args=args or None)
