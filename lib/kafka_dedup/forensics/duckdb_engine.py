@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError
 from pyspark.sql import types as T
@@ -25,6 +23,9 @@ from kafka_dedup.forensics.engine import (
 )
 from kafka_dedup.forensics.history import AsOf, Commit
 from kafka_dedup.forensics.parquet_source import parquet_sql
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 # Spark SQL functions the shared queries use, under their Spark names.
 SPARK_COMPAT_MACROS = (
@@ -136,6 +137,8 @@ class DuckDBEngine(Engine):
         self._publish(name, pa.schema([arrow_field(f) for f in schema.fields]).empty_table())
 
     def _register_state_versions(self, path: str, commits: list[Commit], keys: list[str]) -> None:
+        import pyarrow.compute as pc  # only trace needs it: kept off the cold start of the rest
+
         parts = []
         table = DeltaTable(path, version=commits[0].version) if commits else None
         for commit in commits:
