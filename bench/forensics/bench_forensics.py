@@ -84,6 +84,7 @@ def to_deliveries(envelope_df: DataFrame, offset: Column, delay_ms: Column) -> D
         F.lit(None).cast("string").alias("parse_error_detail"),
         (kafka_ts + F.expr("INTERVAL 2 SECONDS")).alias("ingested_at"),
         (F.col("id") % 100).cast("long").alias("ingest_batch_id"),
+        F.lit("bench-query").alias("ingest_query_id"),
     )  # fmt: skip
 
 

@@ -104,3 +104,21 @@ def test_report_titles_sections_and_appends_notes() -> None:
         "b": [{"n": 1}],
         "notes": ["a note"],
     }
+
+
+# A raw Kafka value written by an attacker: retitle the terminal, clear the screen, a C1 CSI,
+# a bidi override that reverses what follows, a carriage return that hides the start.
+HOSTILE = "ok\x1b]0;pwned\x07\x1b[2J\x9b1m\u202eevil\rfake\tx\ny"
+
+
+def test_control_characters_are_escaped_in_every_format() -> None:
+    result = Result(pa.table({"raw\x1b[31m": pa.array([HOSTILE.encode()], pa.binary())}))
+    table = render_result(result, "table").splitlines()
+    assert table[0] == "raw\\x1b[31m"
+    assert table[2] == "ok\\x1b]0;pwned\\x07\\x1b[2J\\x9b1m\\u202eevil\\rfake\\tx\\ny"
+    csv_text = render_result(result, "csv")
+    # tabs and line breaks are data in CSV (quoted); the rest is escaped
+    assert csv_text == 'raw\\x1b[31m\n"ok\\x1b]0;pwned\\x07\\x1b[2J\\x9b1m\\u202eevil\\rfake\tx\ny"'
+    json_text = render_result(result, "json")
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c == "\u202e" for c in json_text)
+    assert json.loads(json_text) == [{"raw\x1b[31m": HOSTILE}]  # the same data, escaped as JSON

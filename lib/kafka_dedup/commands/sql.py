@@ -8,8 +8,10 @@ kafka-dedup sql                     interactive prompt (history, multi-line stat
 Tables: deliveries, events, entity_state, quarantine, ingest_batches, reconciliation_findings,
 reconciliation_runs (empty until they exist). Views: delivery_copies (every valid delivery
 with copy_number, copies, gap_ms, likely_cause), duplicates (the same, duplicated keys only).
-Read-only unless --allow-write (Spark engine; write to kafka_dedup.<table>). The duckdb engine
-(default for a local warehouse) answers in about a second; spark is used for s3a:// warehouses.
+Read-only unless --allow-write (Spark engine; write to kafka_dedup.<table>): only queries,
+EXPLAIN (not ANALYZE), DESCRIBE and SHOW run, as each engine's own parser classifies them,
+and only the warehouse can be read. The duckdb engine (default for a local warehouse) answers
+in about a second; spark is used for s3a:// warehouses.
 Use backticks for `partition` and `offset`; both engines accept them.
 """
 
@@ -21,9 +23,14 @@ from pathlib import Path
 
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.errors import UserError
-from kafka_dedup.forensics import guard, options, shell
+from kafka_dedup.forensics import options, shell
 from kafka_dedup.forensics.engines import open_engine, pick_engine
 from kafka_dedup.session import absolute
+
+WRITE_WARNING = (
+    "kafka-dedup sql: --allow-write: statements are not checked and can change tables "
+    "and files (Spark engine)"
+)
 
 
 class SqlInputError(UserError):
@@ -45,23 +52,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     as_of.add_argument("--as-of-table", dest="table", default="deliveries", metavar="NAME")
 
 
-def _statements(args: argparse.Namespace, backslash_escapes: bool) -> list[str] | None:
-    """The statements given by argument or file; None for the interactive prompt."""
+def _text(args: argparse.Namespace) -> str | None:
+    """The SQL given by argument or file; None for the interactive prompt."""
     if args.query is not None and args.file is not None:
         raise SqlInputError("give a query or -f FILE, not both")
     if args.file is not None:
         if not args.file.is_file():
             raise SqlInputError(f"SQL file {args.file} not found")
-        text = args.file.read_text(encoding="utf-8")
-    elif args.query is not None:
-        text = args.query
-    else:
-        return None
-    split = guard.split_statements(text, backslash_escapes)
-    statements = split.statements + ([split.rest.strip()] if split.rest.strip() else [])
-    if not statements:
-        raise SqlInputError("no SQL statement given")
-    return statements
+        return args.file.read_text(encoding="utf-8")
+    return args.query
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,15 +68,16 @@ def run(args: argparse.Namespace) -> int:
         raise SqlInputError("give --as-of-timestamp or --as-of-version, not both")
     config = load_config(args, options.FLAGS)
     engine_name = pick_engine(args.engine, absolute(config.storage.warehouse), args.allow_write)
-    statements = _statements(args, backslash_escapes=engine_name == "spark")
-    if statements is not None and not args.allow_write:
-        for statement in statements:  # refuse before any engine starts
-            guard.check_read_only(statement)
+    text = _text(args)
+    if text is not None and not text.strip():
+        raise SqlInputError("no SQL statement given")
     limit = options.row_limit(args)
+    if args.allow_write:
+        print(WRITE_WARNING, file=sys.stderr)
     with open_engine(config, engine_name, options.as_of_from(args), args.allow_write) as engine:
         for note in engine.notes():
             print(note, file=sys.stderr)
-        if statements is None:
-            return shell.interactive(shell.Prompt(engine, args.format, limit, args.allow_write))
-        shell.run_statements(engine, statements, args.format, limit, sys.stdout)
+        if text is None:
+            return shell.interactive(shell.Prompt(engine, args.format, limit))
+        shell.run_text(engine, text, args.format, limit, sys.stdout)
     return 0

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError
 from pyspark.sql import types as T
 
-from kafka_dedup.forensics import guard, history
+from kafka_dedup.forensics import duckdb_guard, guard, history, sqltext
 from kafka_dedup.forensics.engine import (
     PARAM_RE,
     STATE_VERSIONS,
@@ -24,6 +23,9 @@ from kafka_dedup.forensics.engine import (
 )
 from kafka_dedup.forensics.history import AsOf, Commit
 from kafka_dedup.forensics.parquet_source import parquet_sql
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 # Spark SQL functions the shared queries use, under their Spark names.
 SPARK_COMPAT_MACROS = (
@@ -64,7 +66,7 @@ def arrow_field(field: T.StructField) -> pa.Field:
 
 def to_duckdb_params(sql: str) -> str:
     """Spark names parameters `:name`, DuckDB `$name`; the rest of the shared SQL is the same."""
-    masked = guard.mask(sql, backslash_escapes=False)
+    masked = sqltext.mask(sql, backslash_escapes=False)
     parts, last = [], 0
     for match in PARAM_RE.finditer(masked):
         parts.append(sql[last : match.start()] + "$" + match.group(1))
@@ -72,18 +74,28 @@ def to_duckdb_params(sql: str) -> str:
     return "".join(parts) + sql[last:]
 
 
+def readable_directories(warehouse: str) -> list[str]:
+    """The warehouse as given and as resolved (Delta may report either), each ending in `/`."""
+    return sorted({warehouse.rstrip("/") + "/", os.path.realpath(warehouse).rstrip("/") + "/"})
+
+
 class DuckDBEngine(Engine):
     """In-process DuckDB; each table is a view over a pyarrow dataset of one Delta version."""
 
-    backslash_escapes = False
-
     def __init__(self, warehouse: str, database: str, as_of: AsOf | None = None) -> None:
-        super().__init__(warehouse, database, as_of)
+        super().__init__(warehouse, database, as_of, read_only=True)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")  # like the Spark session: hours in UTC
         for macro in SPARK_COMPAT_MACROS:
             self.con.execute(macro)
         self.con.execute(f"CREATE SCHEMA {database}")
+        duckdb_guard.sandbox(self.con, readable_directories(self.warehouse))
+
+    def split(self, text: str) -> guard.Split:
+        return duckdb_guard.split(text)
+
+    def check(self, statement: str) -> None:
+        duckdb_guard.check(statement)
 
     def _exists(self, path: str) -> bool:
         return bool(DeltaTable.is_deltatable(path))
@@ -125,6 +137,8 @@ class DuckDBEngine(Engine):
         self._publish(name, pa.schema([arrow_field(f) for f in schema.fields]).empty_table())
 
     def _register_state_versions(self, path: str, commits: list[Commit], keys: list[str]) -> None:
+        import pyarrow.compute as pc  # only trace needs it: kept off the cold start of the rest
+
         parts = []
         table = DeltaTable(path, version=commits[0].version) if commits else None
         for commit in commits:
@@ -149,8 +163,11 @@ class DuckDBEngine(Engine):
         self.con.execute(sql)
 
     def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
+        text = to_duckdb_params(sql) if args else sql
+        if self.read_only:
+            self.check(text)
         try:
-            relation = self.con.sql(to_duckdb_params(sql) if args else sql, params=args or None)
+            relation = self.con.sql(text, params=args or None)
             if relation is None:
                 return pa.table({})
             return (relation if max_rows is None else relation.limit(max_rows)).to_arrow_table()

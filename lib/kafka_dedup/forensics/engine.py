@@ -12,9 +12,9 @@ from pyspark.sql import types as T
 
 from kafka_dedup import tables
 from kafka_dedup.errors import UserError
-from kafka_dedup.forensics import guard, history, views
+from kafka_dedup.forensics import guard, history, sqltext, views
 from kafka_dedup.forensics.history import AsOf, Commit
-from kafka_dedup.forensics.output import Result
+from kafka_dedup.forensics.output import Result, escape_controls
 from kafka_dedup.session import is_remote
 
 if TYPE_CHECKING:
@@ -43,16 +43,16 @@ def state_versions_schema() -> T.StructType:
 
 
 def first_line(error: BaseException) -> str:
-    """The engine's message without stack traces or query plans."""
+    """The engine's message without stack traces or query plans (it may quote table data)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    return escape_controls(lines[0]) if lines else type(error).__name__
 
 
 def used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Only the parameters the statement names: engines reject unused ones."""
     if not params:
         return {}
-    masked = guard.mask(sql)
+    masked = sqltext.mask(sql)
     names = set(PARAM_RE.findall(masked))
     return {k: v for k, v in params.items() if k in names}
 
@@ -60,10 +60,11 @@ def used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
 class Engine(ABC):
     """A read session over one warehouse, optionally as of a past point (Delta time travel)."""
 
-    backslash_escapes = True
-
-    def __init__(self, warehouse: str, database: str, as_of: AsOf | None = None) -> None:
+    def __init__(
+        self, warehouse: str, database: str, as_of: AsOf | None = None, read_only: bool = True
+    ) -> None:
         self.warehouse = warehouse.rstrip("/")
+        self.read_only = read_only
         self.database = database
         self.as_of = as_of
         self.cutoff_ms: int | None = None
@@ -90,12 +91,23 @@ class Engine(ABC):
         """Define STATE_VERSIONS: entity_state rows of `keys` at each of `commits`."""
 
     @abstractmethod
+    def split(self, text: str) -> guard.Split:
+        """Statements cut at the `;` tokens of the engine's own lexer, and the unfinished rest."""
+
+    @abstractmethod
+    def check(self, statement: str) -> None:
+        """Raise WriteRefusedError unless the engine's parser finds only read-only statements."""
+
+    @abstractmethod
     def _execute(self, sql: str) -> None:
         """Run an internal statement (view definitions), bypassing the read-only guard."""
 
     @abstractmethod
     def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
-        """At most max_rows rows as Arrow; the engine's own errors raised as QueryError."""
+        """At most max_rows rows as Arrow; the engine's own errors raised as QueryError.
+
+        A read-only engine checks the exact text it runs (parameters in its own syntax) first.
+        """
 
     @abstractmethod
     def materialize(self, name: str, sql: str) -> None:

@@ -58,7 +58,9 @@ def open_engine(
             # spark-submit or in tests)
             owns = SparkContext._active_spark_context is None
             spark = build_session(config)
-        engine = SparkEngine(spark, warehouse, database, as_of, owns_session=owns)
+        engine = SparkEngine(
+            spark, warehouse, database, as_of, owns_session=owns, read_only=not allow_write
+        )
     try:
         return engine.open()
     except BaseException:

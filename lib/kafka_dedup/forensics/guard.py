@@ -1,132 +1,51 @@
-"""Split SQL text into statements and refuse the ones that write, unless writing is allowed."""
+"""What the read-only shell allows, and the refusal every engine gives for anything else.
+
+Each engine splits and classifies statements with its own lexer and parser
+(kafka_dedup.forensics.duckdb_guard, kafka_dedup.forensics.spark_guard): the text checked is
+exactly the text the engine then runs, so quoting and comment tricks cannot make the two differ.
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kafka_dedup.errors import UserError
 
-# Statements that only read (or set session options); anything else is refused.
-READ_ONLY_FIRST_WORDS = frozenset(
-    {
-        "SELECT",
-        "WITH",
-        "VALUES",
-        "TABLE",
-        "FROM",
-        "SHOW",
-        "DESCRIBE",
-        "DESC",
-        "EXPLAIN",
-        "SUMMARIZE",
-        "SET",
-        "RESET",
-        "USE",
-    }
-)
-# Words that turn a query form (WITH ..., FROM ..., EXPLAIN ...) into a write.
-WRITE_WORDS = frozenset(
-    {"INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE", "COPY"}
-)
-# Spark functions that call arbitrary Java code: not a read.
-SIDE_EFFECT_FUNCTIONS = frozenset({"REFLECT", "JAVA_METHOD", "TRY_REFLECT"})
-WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ALLOWED = "queries, EXPLAIN (not ANALYZE), DESCRIBE and SHOW"
+WRITE_HINT = "pass --allow-write (Spark engine) to run it"
 
 
 class WriteRefusedError(UserError):
-    """A statement would write data or change a schema while the command is read-only."""
+    """A statement is not one of the read-only kinds while the command is read-only."""
+
+
+def refuse(kind: str, why: str = "") -> WriteRefusedError:
+    """The one-line refusal naming the statement kind (and what inside it is refused)."""
+    detail = f" ({why})" if why else ""
+    return WriteRefusedError(
+        f"{kind} statement refused{detail}: sql is read-only and runs only {ALLOWED}; {WRITE_HINT}"
+    )
 
 
 @dataclass(frozen=True)
 class Split:
-    """Complete statements (without their `;`) and the unfinished text after the last `;`."""
+    """Complete statements (text up to each `;`) and the unfinished text after the last `;`."""
 
     statements: list[str]
     rest: str
 
 
-def _scan(text: str, backslash_escapes: bool) -> tuple[str, list[int]]:
-    """Mask quoted text and comments with spaces; return the mask and the `;` positions."""
-    masked = list(text)
-    semicolons: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "'\"`":
-            j = i + 1
-            while j < n:
-                if backslash_escapes and text[j] == "\\" and ch != "`":
-                    j += 2
-                    continue
-                if text[j] == ch:
-                    if j + 1 < n and text[j + 1] == ch:  # doubled quote: an escaped quote
-                        j += 2
-                        continue
-                    break
-                j += 1
-            end = min(j + 1, n)
-        elif text.startswith("--", i):
-            newline = text.find("\n", i)
-            end = n if newline < 0 else newline
-        elif text.startswith("/*", i):
-            close = text.find("*/", i + 2)
-            end = n if close < 0 else close + 2
-        else:
-            if ch == ";":
-                semicolons.append(i)
-            i += 1
-            continue
-        for k in range(i, end):
-            if masked[k] != "\n":
-                masked[k] = " "
-        i = end
-    return "".join(masked), semicolons
+def cut(text: str, semicolons: Sequence[int], has_content: Sequence[bool]) -> Split:
+    """Cut text at the engine lexer's `;` token offsets; pieces without tokens are dropped.
 
-
-def mask(text: str, backslash_escapes: bool = True) -> str:
-    """The text with quoted strings, quoted identifiers and comments blanked out."""
-    return _scan(text, backslash_escapes)[0]
-
-
-def split_statements(text: str, backslash_escapes: bool = True) -> Split:
-    """Statements separated by `;` outside quotes and comments; blank ones are dropped."""
-    masked, semicolons = _scan(text, backslash_escapes)
+    has_content has one flag per piece (len(semicolons) + 1): whether the lexer found a
+    token other than a comment in it.
+    """
     statements, start = [], 0
-    for pos in semicolons:
-        if masked[start:pos].strip():
+    for pos, content in zip(semicolons, has_content, strict=False):
+        if content:
             statements.append(text[start:pos].strip())
         start = pos + 1
-    rest = text[start:]
-    return Split(statements, rest if masked[start:].strip() else "")
-
-
-def statement_kind(statement: str) -> str:
-    """The statement's first keyword, upper-cased (`SELECT`, `INSERT`, ...)."""
-    words = WORD_RE.findall(mask(statement))
-    return words[0].upper() if words else ""
-
-
-def check_read_only(statement: str) -> None:
-    """Raise WriteRefusedError when the statement could write data, change schema or run code."""
-    words = [w.upper() for w in WORD_RE.findall(mask(statement))]
-    if not words:
-        return
-    first = words[0]
-    if first not in READ_ONLY_FIRST_WORDS:
-        raise WriteRefusedError(
-            f"{first} statements can write data or change a schema and sql is read-only; "
-            "pass --allow-write (Spark engine) to run it"
-        )
-    writes = [w for w in words if w in WRITE_WORDS]
-    if writes:
-        raise WriteRefusedError(
-            f"this {first} statement contains {writes[0]}, which writes; sql is read-only, "
-            "pass --allow-write (Spark engine) to run it"
-        )
-    calls = [w for w in words if w in SIDE_EFFECT_FUNCTIONS]
-    if calls:
-        raise WriteRefusedError(
-            f"{calls[0].lower()}() runs arbitrary code and sql is read-only; "
-            "pass --allow-write (Spark engine) to run it"
-        )
+    rest = text[start:] if has_content[len(semicolons)] else ""
+    return Split(statements, rest)

@@ -18,6 +18,25 @@ FORMATS = ("table", "csv", "json")
 DEFAULT_LIMIT = 100
 MAX_CELL_WIDTH = 60
 NULL_TEXT = "NULL"
+# What a terminal acts on (C0 and C1 controls, DEL) or reorders text by (bidi controls).
+# Raw Kafka keys and values are written by whoever can produce to the topic, so the shell
+# shows these as escapes instead of letting them move the cursor, retitle or recolor.
+C0_C1_CONTROLS = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
+BIDI_CONTROLS = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+NAMED_ESCAPES = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+TEXT_ESCAPES = {
+    **{c: f"\\x{c:02x}" for c in C0_C1_CONTROLS},
+    **{c: f"\\u{c:04x}" for c in BIDI_CONTROLS},
+    **NAMED_ESCAPES,
+}
+CSV_ESCAPES = {c: e for c, e in TEXT_ESCAPES.items() if c not in (0x09, 0x0A)}
+# json.dumps escapes C0 itself; these are the rest, as JSON escapes of the same characters.
+JSON_ESCAPES = {c: f"\\u{c:04x}" for c in [0x7F, *range(0x80, 0xA0), *BIDI_CONTROLS]}
+
+
+def escape_controls(text: str) -> str:
+    """Control and bidi characters as visible escapes (`\\x1b`, `\\n`, `\\u202e`)."""
+    return text.translate(TEXT_ESCAPES)
 
 
 @dataclass(frozen=True)
@@ -119,7 +138,7 @@ def _json_value(value: Any) -> Any:
 
 
 def _clip(text: str) -> str:
-    text = text.replace("\n", " ")
+    text = escape_controls(text)
     return text if len(text) <= MAX_CELL_WIDTH else text[: MAX_CELL_WIDTH - 1] + "…"
 
 
@@ -128,7 +147,7 @@ def render_table(result: Result) -> str:
     columns = result.columns
     rows = result.rows()
     cells = [[_clip(cell_text(v)) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    widths = [max([len(_clip(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) for t in result.table.schema.types]
 
     def line(values: Sequence[str]) -> str:
@@ -138,7 +157,7 @@ def render_table(result: Result) -> str:
         ]
         return " | ".join(parts).rstrip()
 
-    out = [line(columns), "-+-".join("-" * w for w in widths)]
+    out = [line([_clip(c) for c in columns]), "-+-".join("-" * w for w in widths)]
     out.extend(line(r) for r in cells)
     plural = "" if len(rows) == 1 else "s"
     if result.truncated:
@@ -154,7 +173,8 @@ def render_csv(result: Result) -> str:
     writer.writerow(result.columns)
     for row in result.rows():
         writer.writerow(["" if v is None else cell_text(v) for v in row])
-    return buffer.getvalue().rstrip("\n")
+    # tabs and line breaks stay (quoted by the writer): they are data, not terminal commands
+    return buffer.getvalue().rstrip("\n").translate(CSV_ESCAPES)
 
 
 def json_rows(result: Result) -> list[dict[str, Any]]:
@@ -169,7 +189,7 @@ def render_result(result: Result, fmt: str) -> str:
     if fmt == "csv":
         return render_csv(result)
     if fmt == "json":
-        return json.dumps(json_rows(result), ensure_ascii=False)
+        return json.dumps(json_rows(result), ensure_ascii=False).translate(JSON_ESCAPES)
     return render_table(result)
 
 
@@ -177,7 +197,8 @@ def render_report(report: Report, fmt: str) -> str:
     """A ready query's sections: titled tables, CSV blocks, or one JSON object."""
     if fmt == "json":
         body = {s.name: json_rows(s.result) for s in report.sections}
-        return json.dumps({**body, "notes": report.notes}, ensure_ascii=False, indent=1)
+        text = json.dumps({**body, "notes": report.notes}, ensure_ascii=False, indent=1)
+        return text.translate(JSON_ESCAPES)
     blocks = []
     for section in report.sections:
         title = f"# {section.title}" if fmt == "csv" else f"== {section.title} =="

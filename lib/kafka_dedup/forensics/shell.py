@@ -11,7 +11,7 @@ from typing import TextIO
 
 from kafka_dedup import tables
 from kafka_dedup.errors import UserError
-from kafka_dedup.forensics import guard, views
+from kafka_dedup.forensics import views
 from kafka_dedup.forensics.engine import Engine
 from kafka_dedup.forensics.output import render_result
 
@@ -36,12 +36,30 @@ def run_statements(
 ) -> None:
     """Run each statement and print its result; the first error stops (and propagates).
 
+    A read-only engine checks every statement before running the first one.
+
     Results are separated by a blank line; JSON prints one array per line (JSON Lines).
     """
+    if engine.read_only:
+        for statement in statements:
+            engine.check(statement)
     for n, statement in enumerate(statements):
         if n and fmt != "json":
             print(file=out)
         print(render_result(engine.run(statement, limit=limit), fmt), file=out)
+
+
+class NoStatementError(UserError):
+    """The SQL text holds no statement."""
+
+
+def run_text(engine: Engine, text: str, fmt: str, limit: int | None, out: TextIO) -> None:
+    """Cut text into statements with the engine's own lexer, then run them all."""
+    split = engine.split(text)
+    statements = split.statements + ([split.rest.strip()] if split.rest.strip() else [])
+    if not statements:
+        raise NoStatementError("no SQL statement given")
+    run_statements(engine, statements, fmt, limit, out)
 
 
 class Prompt:
@@ -52,14 +70,12 @@ class Prompt:
         engine: Engine,
         fmt: str,
         limit: int | None,
-        allow_write: bool,
         out: TextIO = sys.stdout,
         err: TextIO = sys.stderr,
     ) -> None:
         self.engine = engine
         self.fmt = fmt
         self.limit = limit
-        self.allow_write = allow_write
         self.out = out
         self.err = err
         self.readline: ModuleType | None = None
@@ -102,7 +118,7 @@ class Prompt:
                     self.meta(line.strip())
                     continue
             buffer += line + "\n"
-            split = guard.split_statements(buffer, self.engine.backslash_escapes)
+            split = self.engine.split(buffer)
             for statement in split.statements:
                 self.one(statement)
             buffer = split.rest
@@ -114,8 +130,6 @@ class Prompt:
 
     def one(self, statement: str) -> None:
         try:
-            if not self.allow_write:
-                guard.check_read_only(statement)
             run_statements(self.engine, [statement], self.fmt, self.limit, self.out)
         except UserError as exc:
             self.failures += 1

@@ -16,6 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from kafka_dedup.forensics import guard, spark_guard
 from kafka_dedup.forensics.engine import (
     STATE_VERSIONS,
     Engine,
@@ -53,13 +54,24 @@ class SparkEngine(Engine):
         database: str,
         as_of: AsOf | None = None,
         owns_session: bool = False,
+        read_only: bool = True,
     ) -> None:
-        super().__init__(warehouse, database, as_of)
+        super().__init__(warehouse, database, as_of, read_only)
         self._root = spark
         self._owns_session = owns_session
-        # A sibling session: its own temp views, same JVM, catalog and cache.
+        # A sibling session: its own temp views and settings, same JVM, catalog and cache.
         self.spark = spark.newSession()
+        if read_only:
+            for key, value in spark_guard.NO_FILE_QUERIES.items():
+                self.spark.conf.set(key, value)
+        self.guard = spark_guard.SparkGuard(self.spark, self.warehouse)
         self._cached: list[DataFrame] = []
+
+    def split(self, text: str) -> guard.Split:
+        return self.guard.split(text)
+
+    def check(self, statement: str) -> None:
+        self.guard.check(statement)
 
     def _exists(self, path: str) -> bool:
         return bool(DeltaTable.isDeltaTable(self.spark, path))
@@ -110,9 +122,13 @@ class SparkEngine(Engine):
         self.spark.sql(sql)
 
     def _fetch(self, sql: str, args: dict[str, Any], max_rows: int | None) -> pa.Table:
+        if self.read_only:
+            self.check(sql)
         try:
             with quiet_query_errors():
                 result_df = self.spark.sql(sql, args=args or None)
+                if self.read_only:
+                    self.guard.check_reads(result_df._jdf.queryExecution().analyzed())
                 return (result_df if max_rows is None else result_df.limit(max_rows)).toArrow()
         except (PySparkException, Py4JError) as exc:
             raise QueryError(first_line(exc)) from None
