@@ -64,6 +64,8 @@ class IngestConfig:
     trigger: str = "available-now"
     watermark: str = "1 hour"
     quarantine_invalid_utf8: bool = True
+    lock_lease: str = "30 seconds"  # a killed run's lease frees the checkpoints this long after
+    lock_wait: str = "0 seconds"  # how long a second run waits for the lease before it gives up
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,12 @@ def _validate(config: Config) -> None:
             f"ingest.watermark = {config.ingest.watermark!r}: expected a delay like '1 hour' "
             "or '30 minutes'"
         )
+    for key in ("lock_lease", "lock_wait"):
+        if not DURATION_RE.match(getattr(config.ingest, key)):
+            raise ConfigError(
+                f"ingest.{key} = {getattr(config.ingest, key)!r}: expected a duration like "
+                "'30 seconds' or '5 minutes'"
+            )
     for server in config.kafka.bootstrap_servers.split(","):
         if not HOST_PORT_RE.match(server.strip()):
             raise ConfigError(
