@@ -41,7 +41,11 @@ def refused_line(target: IngestTarget, log: Path, holder_pid: int) -> str:
     elsewhere = log.parent / f"{log.stem}-warehouse"
     started = time.monotonic()
     second = start_ingest(target, log, "available-now", warehouse=elsewhere)
-    assert second.wait(timeout=60) == EXIT_LOCKED, log.read_text()[-3000:]
+    try:
+        code = second.wait(timeout=60)
+    finally:
+        kill_group(second)
+    assert code == EXIT_LOCKED, log.read_text()[-3000:]
     assert time.monotonic() - started < 30  # refused before any Spark session started
     assert not elsewhere.exists()  # no table created
     lines = log.read_text().splitlines()

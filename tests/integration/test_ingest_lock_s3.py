@@ -61,13 +61,18 @@ def never_lost() -> None:
     raise AssertionError("the lease was lost")
 
 
+def refusal(config: Config, run_id: str) -> lock.LockHeldError:
+    """The error a run gets when it asks for a lease another run holds."""
+    with pytest.raises(lock.LockHeldError) as refused, lock.hold(config, run_id, never_lost):
+        raise AssertionError("two runs held the lease")
+    return refused.value
+
+
 def test_a_second_run_is_refused_with_one_line_naming_the_holder(s3_config: Config) -> None:
     with lock.hold(s3_config, "first-run", never_lost):
-        with pytest.raises(lock.LockHeld) as refused:
-            with lock.hold(s3_config, "second-run", never_lost):
-                raise AssertionError("two runs held the lease")
-    message = str(refused.value)
-    assert refused.value.exit_code == lock.EXIT_LOCKED == 4
+        refused = refusal(s3_config, "second-run")
+    message = str(refused)
+    assert refused.exit_code == lock.EXIT_LOCKED == 4
     assert "\n" not in message
     assert message.startswith(f"checkpoints {CHECKPOINTS} are held by run first-run (pid ")
     assert f"(pid {os.getpid()} on " in message
@@ -92,9 +97,8 @@ def test_lock_wait_waits_for_the_holder_then_gives_up(s3_config: Config) -> None
     waiting = config_mod.apply(s3_config, {"ingest": {"lock_wait": "2 seconds"}}, "the test")
     with lock.hold(s3_config, "holder", never_lost):
         started = time.monotonic()
-        with pytest.raises(lock.LockHeld):
-            with lock.hold(waiting, "waiter", never_lost):
-                pass
+        with pytest.raises(lock.LockHeldError), lock.hold(waiting, "waiter", never_lost):
+            pass
         assert 2 <= time.monotonic() - started < 5
 
 
@@ -135,9 +139,12 @@ def test_a_sigkilled_holder_on_this_host_frees_the_lease_at_once(
         while not held.exists():
             assert holder.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
-        with pytest.raises(lock.LockHeld, match=f"run killed-run \\(pid {holder.pid} on "):
-            with lock.hold(s3_config, "too-early", never_lost):
-                pass
+        refused = f"run killed-run \\(pid {holder.pid} on "
+        with (
+            pytest.raises(lock.LockHeldError, match=refused),
+            lock.hold(s3_config, "too-early", never_lost),
+        ):
+            pass
     finally:
         os.killpg(holder.pid, signal.SIGKILL)
         holder.wait(timeout=30)

@@ -79,7 +79,7 @@ class LeaseStore(Protocol):
         """Give the lease up (only if `me` still holds it)."""
 
 
-class LockHeld(UserError):
+class LockHeldError(UserError):
     """Another run holds the checkpoints; nothing was written."""
 
     exit_code = EXIT_LOCKED
@@ -112,7 +112,11 @@ def store_for(config: Config) -> LeaseStore:
 
 
 def _heartbeat(
-    store: LeaseStore, me: Holder, lease_s: float, done: threading.Event, on_lost: Callable[[], None]
+    store: LeaseStore,
+    me: Holder,
+    lease_s: float,
+    done: threading.Event,
+    on_lost: Callable[[], None],
 ) -> None:
     """Renew the lease every third of its length; call on_lost once it cannot be renewed."""
     while not done.wait(lease_s / 3):
@@ -134,7 +138,7 @@ def hold(
     on_lost: Callable[[], None],
     store: LeaseStore | None = None,
 ) -> Iterator[Holder]:
-    """Hold the checkpoints' lease for the block, or raise LockHeld after ingest.lock_wait."""
+    """Hold the checkpoints' lease for the block, or raise LockHeldError after ingest.lock_wait."""
     store = store or store_for(config)
     lease_s = parse_duration("ingest.lock_lease", config.ingest.lock_lease).total_seconds()
     wait_s = parse_duration("ingest.lock_wait", config.ingest.lock_wait).total_seconds()
@@ -145,7 +149,7 @@ def hold(
     deadline = time.monotonic() + wait_s
     while (holder := store.try_acquire(replace(me, expires=time.time() + lease_s))) is not None:
         if time.monotonic() >= deadline:
-            raise LockHeld(
+            raise LockHeldError(
                 f"checkpoints {store.where} are held by {holder.describe()}; this run wrote "
                 f"nothing (exit {EXIT_LOCKED}): run again later or set ingest.lock_wait"
             )
