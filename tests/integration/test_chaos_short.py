@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from kafka_dedup.chaos import driver
 
 SHORT = driver.Plan(
-    events=300, kills=3, broker_restarts=1, produce_s=90.0, max_offsets_per_trigger=40
+    events=300, kills=3, broker_restarts=1, produce_s=120.0, max_offsets_per_trigger=40
 )
 
 

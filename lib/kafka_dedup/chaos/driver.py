@@ -24,17 +24,12 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from kafka_dedup.chaos.check import check_tables
-from kafka_dedup.chaos.process import (
-    QUERIES,
-    IngestTarget,
-    batches,
-    in_flight,
-    kill_group,
-    start_ingest,
-)
+from kafka_dedup.chaos.process import IngestTarget, in_flight, kill_group, planned, start_ingest
 from kafka_dedup.kafka import broker, publish, simulator
 
-WAIT_S = 180.0
+WAIT_S = 900.0  # generous: on a busy 2-core machine a Spark start alone can take minutes
+RANDOM_KILL_S = (3.0, 90.0)  # from start-up to well inside the batches
+BACKLOG_S = 240.0  # after the last record was sent, batches can still be waited for this long
 POLL_S = 0.05
 WATERMARK = "12 hours"  # wider than the stream's 6 h span: the check is about crashes
 
@@ -50,7 +45,7 @@ class Plan:
     mid_batch_share: float = 0.8
     trigger: str = "2 seconds"
     max_offsets_per_trigger: int = 150
-    produce_s: float = 400.0  # the stream is spread over this long
+    produce_s: float = 900.0  # the stream is spread over this long
     partitions: int = 3
 
 
@@ -80,8 +75,19 @@ class Feed(threading.Thread):
         self.coordinates: publish.Coordinates = {}
         self.error: str | None = None
         self.hurry = threading.Event()  # set once the faults are done: send the rest at once
+        self.finished_at = math.inf
+
+    def feeding(self) -> bool:
+        """True while records are sent, and for a while after: the backlog keeps batches going."""
+        return time.monotonic() - self.finished_at < BACKLOG_S
 
     def run(self) -> None:
+        try:
+            self._send_all()
+        finally:
+            self.finished_at = time.monotonic()
+
+    def _send_all(self) -> None:
         size = math.ceil(len(self.stream.records) / self.chunks)
         for start in range(0, len(self.stream.records), size):
             indices = range(start, min(start + size, len(self.stream.records)))
@@ -94,10 +100,6 @@ class Feed(threading.Thread):
                 return
             self.coordinates.update(sent)
             self.hurry.wait(self.pause_s)
-
-
-def _committed(target: IngestTarget) -> dict[str, int]:
-    return {query: batches(target.checkpoints, query, "commits") for query in QUERIES}
 
 
 def _wait(process: subprocess.Popen[bytes], log: Path, until: Any, what: str) -> None:
@@ -131,7 +133,8 @@ def _one_cycle(
     feeding: Callable[[], bool],
 ) -> None:
     """Start ingest, maybe restart the broker under it, SIGKILL it (mostly mid-batch)."""
-    before = _committed(target)
+    checkpoints = target.checkpoints
+    before = planned(checkpoints)
     process = start_ingest(
         target, log, plan.trigger,
         "--max-offsets-per-trigger", str(plan.max_offsets_per_trigger),
@@ -139,24 +142,22 @@ def _one_cycle(
     )  # fmt: skip
     faults.ingest_runs += 1
     started = time.monotonic()
+    # Without new records no batch starts: once the stream is all sent, kill anyway.
+    moved = lambda: in_flight(checkpoints, before) or not feeding()  # noqa: E731
     try:
         if faults.ingest_runs in _broker_cycles(plan):
-            _wait(process, log, lambda: _committed(target) != before, "before the broker kill")
+            _wait(process, log, moved, "before the broker kill")
             restart(rng.uniform(1, 5))
             faults.broker_kills += 1
             faults.broker_restarts += 1
-            before = _committed(target)
+            before = planned(checkpoints)  # the run must go on planning batches after it
         if rng.random() < plan.mid_batch_share:
-            # Without new records no batch starts: once the stream is all sent, kill anyway.
-            moved = lambda: _committed(target) != before or not feeding()  # noqa: E731
-            _wait(process, log, moved, "to its first commit")
-            planned = lambda: in_flight(target.checkpoints) or not feeding()  # noqa: E731
-            _wait(process, log, planned, "to its next batch")
+            _wait(process, log, moved, "to a batch of its own")
             time.sleep(rng.uniform(0, 0.3))
         else:
-            deadline = time.monotonic() + rng.uniform(1, 25)
+            deadline = time.monotonic() + rng.uniform(*RANDOM_KILL_S)
             _wait(process, log, lambda: time.monotonic() > deadline, "before a random kill")
-        mid_batch = in_flight(target.checkpoints)
+        mid_batch = in_flight(checkpoints, before)
     finally:
         kill_group(process)
     faults.ingest_kills += 1
@@ -216,7 +217,7 @@ def run(plan: Plan, root: Path, spark: SparkSession) -> dict[str, Any]:
         feed.hurry.set()
         feed.join()
         final = start_ingest(target, log, "available-now", "--watermark", WATERMARK)
-        if final.wait(timeout=WAIT_S * 3) != 0:
+        if final.wait(timeout=WAIT_S) != 0:
             raise ChaosError(f"the final run exited {final.returncode}; see {log}")
         offsets = end_offsets(target.bootstrap_servers, target.topic, plan.partitions)
         checked, failures = check_tables(

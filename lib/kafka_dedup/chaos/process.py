@@ -71,9 +71,19 @@ def batches(checkpoints: Path, query: str, folder: str) -> int:
     return -1
 
 
-def in_flight(checkpoints: Path) -> bool:
-    """True while a micro-batch was planned (offsets/N written) but not committed (commits/N)."""
+def planned(checkpoints: Path) -> dict[str, int]:
+    """The last batch id each query planned (its offsets/ log)."""
+    return {query: batches(checkpoints, query, "offsets") for query in QUERIES}
+
+
+def in_flight(checkpoints: Path, planned_before: dict[str, int]) -> bool:
+    """True while a batch planned after `planned_before` (offsets/N) is not committed yet.
+
+    A batch left uncommitted by a killed run is re-run from the same offsets/N entry; only a
+    new entry means the running process is inside a batch of its own.
+    """
     return any(
-        batches(checkpoints, query, "offsets") > batches(checkpoints, query, "commits")
+        batches(checkpoints, query, "offsets")
+        > max(planned_before[query], batches(checkpoints, query, "commits"))
         for query in QUERIES
     )
