@@ -58,14 +58,12 @@ def main() -> int:
     parser.add_argument("--broker-restarts", type=int, default=defaults.broker_restarts)
     parser.add_argument("--events", type=int, default=defaults.events)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--produce-s", type=float, default=defaults.produce_s)
     args = parser.parse_args()
     plan = driver.Plan(
         events=args.events,
         seed=args.seed,
         kills=args.kills,
         broker_restarts=args.broker_restarts,
-        produce_s=args.produce_s,
     )
     config = config_mod.load(
         environ={},

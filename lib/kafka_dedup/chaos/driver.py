@@ -29,7 +29,8 @@ from kafka_dedup.kafka import broker, publish, simulator
 
 WAIT_S = 900.0  # generous: on a busy 2-core machine a Spark start alone can take minutes
 RANDOM_KILL_S = (3.0, 90.0)  # from start-up to well inside the batches
-BACKLOG_S = 240.0  # after the last record was sent, batches can still be waited for this long
+CHUNKS_PER_RUN = 10
+CHUNK_PAUSE_S = 3.0
 POLL_S = 0.05
 WATERMARK = "12 hours"  # wider than the stream's 6 h span: the check is about crashes
 
@@ -45,7 +46,6 @@ class Plan:
     mid_batch_share: float = 0.8
     trigger: str = "2 seconds"
     max_offsets_per_trigger: int = 150
-    produce_s: float = 900.0  # the stream is spread over this long
     partitions: int = 3
 
 
@@ -65,41 +65,53 @@ class ChaosError(AssertionError):
 
 
 class Feed(threading.Thread):
-    """Publishes the stream in chunks spread over plan.produce_s, recording coordinates."""
+    """Publishes the stream in small chunks, a share per ingest run, recording coordinates.
+
+    Tying the shares to the runs keeps records arriving while each run lives, however slow
+    the machine is: every run has new batches to plan, so it can be killed inside one.
+    """
 
     def __init__(self, stream: simulator.Stream, bootstrap: str, topic: str, plan: Plan) -> None:
         super().__init__(daemon=True)
         self.stream, self.bootstrap, self.topic = stream, bootstrap, topic
-        self.chunks = max(1, int(plan.produce_s / 2))
-        self.pause_s = plan.produce_s / self.chunks
+        self.share = math.ceil(len(stream.records) / plan.kills)
+        self.chunk = max(1, self.share // CHUNKS_PER_RUN)
+        self.allowed = 0
+        self.more = threading.Condition()
         self.coordinates: publish.Coordinates = {}
         self.error: str | None = None
-        self.hurry = threading.Event()  # set once the faults are done: send the rest at once
-        self.finished_at = math.inf
 
-    def feeding(self) -> bool:
-        """True while records are sent, and for a while after: the backlog keeps batches going."""
-        return time.monotonic() - self.finished_at < BACKLOG_S
+    def release(self, runs: int | None = None) -> None:
+        """Let the shares of this many runs out (None: the whole stream, without pauses)."""
+        with self.more:
+            total = len(self.stream.records)
+            self.allowed = total if runs is None else min(total, runs * self.share)
+            self.more.notify()
 
     def run(self) -> None:
-        try:
-            self._send_all()
-        finally:
-            self.finished_at = time.monotonic()
-
-    def _send_all(self) -> None:
-        size = math.ceil(len(self.stream.records) / self.chunks)
-        for start in range(0, len(self.stream.records), size):
-            indices = range(start, min(start + size, len(self.stream.records)))
+        self.sent_up_to, total = 0, len(self.stream.records)
+        while self.sent_up_to < total:
+            sent_up_to = self.sent_up_to
+            with self.more:
+                self.more.wait_for(lambda: self.allowed > self.sent_up_to)
+                upper = min(sent_up_to + self.chunk, self.allowed)
+                rushed = self.allowed == total
             try:
-                sent = publish.publish(
-                    self.stream, self.bootstrap, self.topic, (simulator.MAIN,), indices=indices
+                self.coordinates.update(
+                    publish.publish(
+                        self.stream,
+                        self.bootstrap,
+                        self.topic,
+                        (simulator.MAIN,),
+                        indices=range(sent_up_to, upper),
+                    )  # fmt: skip
                 )
             except Exception as exc:  # noqa: BLE001 - reported by the check, never hidden
                 self.error = str(exc)
                 return
-            self.coordinates.update(sent)
-            self.hurry.wait(self.pause_s)
+            self.sent_up_to = upper
+            if not rushed:
+                time.sleep(CHUNK_PAUSE_S)
 
 
 def _wait(process: subprocess.Popen[bytes], log: Path, until: Any, what: str) -> None:
@@ -130,7 +142,6 @@ def _one_cycle(
     rng: random.Random,
     faults: Faults,
     restart: Callable[[float], None],
-    feeding: Callable[[], bool],
 ) -> None:
     """Start ingest, maybe restart the broker under it, SIGKILL it (mostly mid-batch)."""
     checkpoints = target.checkpoints
@@ -142,8 +153,7 @@ def _one_cycle(
     )  # fmt: skip
     faults.ingest_runs += 1
     started = time.monotonic()
-    # Without new records no batch starts: once the stream is all sent, kill anyway.
-    moved = lambda: in_flight(checkpoints, before) or not feeding()  # noqa: E731
+    moved = lambda: in_flight(checkpoints, before)  # noqa: E731
     try:
         if faults.ingest_runs in _broker_cycles(plan):
             _wait(process, log, moved, "before the broker kill")
@@ -204,17 +214,12 @@ def run(plan: Plan, root: Path, spark: SparkSession) -> dict[str, Any]:
         feed.start()
         faults = Faults()
         log = root / "ingest.log"
-        for _ in range(plan.kills):
+        for run_number in range(1, plan.kills + 1):
+            feed.release(run_number)
             _one_cycle(
-                target,
-                log,
-                plan,
-                rng,
-                faults,
-                lambda s: restart_broker(port, broker_dir, s),
-                feed.is_alive,
+                target, log, plan, rng, faults, lambda s: restart_broker(port, broker_dir, s)
             )
-        feed.hurry.set()
+        feed.release()
         feed.join()
         final = start_ingest(target, log, "available-now", "--watermark", WATERMARK)
         if final.wait(timeout=WAIT_S) != 0:
