@@ -63,6 +63,9 @@ class StorageConfig:
 class IngestConfig:
     trigger: str = "available-now"
     watermark: str = "1 hour"
+    # Below the watermark delay: a record this far ahead pulls the watermark to
+    # now + skew - watermark, still behind the wall clock, so on-time records stay on time.
+    max_future_skew: str = "15 minutes"
     quarantine_invalid_utf8: bool = True
     lock_lease: str = "30 seconds"  # a killed run's lease frees the checkpoints this long after
     lock_wait: str = "0 seconds"  # how long a second run waits for the lease before it gives up
@@ -134,6 +137,11 @@ def _validate(config: Config) -> None:
         raise ConfigError(
             f"ingest.watermark = {config.ingest.watermark!r}: expected a delay like '1 hour' "
             "or '30 minutes'"
+        )
+    if not DURATION_RE.match(config.ingest.max_future_skew):
+        raise ConfigError(
+            f"ingest.max_future_skew = {config.ingest.max_future_skew!r}: expected a delay "
+            "like '15 minutes' or '1 day'"
         )
     for key in ("lock_lease", "lock_wait"):
         if not DURATION_RE.match(getattr(config.ingest, key)):

@@ -1,4 +1,5 @@
-"""The deliveries micro-batch: quarantine is read back from deliveries, exactly once per batch."""
+"""The deliveries micro-batch: idempotent per offset; quarantine is read back from deliveries,
+each malformed offset exactly once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pyspark.sql import SparkSession
 
 from kafka_dedup import tables
 from kafka_dedup.config import Config
-from kafka_dedup.ingest import merge, parse, streams
+from pyspark.sql import functions as F
+
+from kafka_dedup.ingest import offsets, parse, streams
 from tests.unit.test_parse import VALID, kafka_rows
 
 ROWS = [(b"k1", VALID), (b"k2", b"oops"), (b"k3", VALID), (None, None)]
@@ -51,17 +54,23 @@ def test_quarantine_is_written_when_a_crash_fell_after_the_deliveries_write(
         parse.with_ingest_columns, batch_id=0, query_id="query-a"
     )
     deliveries_path = tables.location(config.storage.warehouse, tables.DELIVERIES)
-    streams._append(deliveries_df, deliveries_path, merge.Txn(identity.app_id(), 0))
+    streams._append(deliveries_df, deliveries_path)
 
     ledger = streams.BatchLedger()
-    write = streams.write_deliveries_batch(config, identity, ledger)
-    write(batch_df, 0)  # the re-run: deliveries skipped as committed, quarantine written
-    write(batch_df, 0)  # a second re-run changes nothing
+
+    def restart_and_rerun() -> None:  # each restart reads what the tables hold
+        written = offsets.read_written(spark, config.storage.warehouse)
+        streams.write_deliveries_batch(config, identity, ledger, written)(batch_df, 0)
+
+    restart_and_rerun()  # deliveries rows all filtered out as written, quarantine written
+    figures = ledger.pop(streams.DELIVERIES_QUERY, 0)
+    restart_and_rerun()  # a second re-run changes nothing
+    again = ledger.pop(streams.DELIVERIES_QUERY, 0)
 
     assert _rows(spark, config, tables.DELIVERIES) == [(0,), (1,), (2,), (3,)]
     assert _rows(spark, config, tables.QUARANTINE) == [(1,), (3,)]
-    figures = ledger.pop(streams.DELIVERIES_QUERY, 0)
     assert figures is not None and figures.malformed == 2
+    assert again is not None and again.malformed == 0
 
 
 def test_a_new_checkpoint_does_not_quarantine_the_old_generation_again(
@@ -75,16 +84,21 @@ def test_a_new_checkpoint_does_not_quarantine_the_old_generation_again(
         (tables.DELIVERIES, tables.QUARANTINE),
     )
     first, second = streams.BatchLedger(), streams.BatchLedger()
-    streams.write_deliveries_batch(config, _identity("query-a"), first)(kafka_rows(spark, ROWS), 0)
-    # A reset checkpoint starts again at batch 0 under a new query id.
-    later = kafka_rows(spark, [(b"k9", b"{broken"), (b"k8", VALID)])
-    streams.write_deliveries_batch(config, _identity("query-b"), second)(later, 0)
+    nothing = offsets.Written()
+    write_a = streams.write_deliveries_batch(config, _identity("query-a"), first, nothing)
+    write_a(kafka_rows(spark, ROWS), 0)
+    # A reset checkpoint starts again at batch 0 under a new query id, after offset 3.
+    later = kafka_rows(spark, [(b"k9", b"{broken"), (b"k8", VALID)]).withColumn(
+        "offset", F.col("offset") + len(ROWS)
+    )
+    written = offsets.read_written(spark, config.storage.warehouse)
+    streams.write_deliveries_batch(config, _identity("query-b"), second, written)(later, 0)
 
     quarantine_path = tables.location(config.storage.warehouse, tables.QUARANTINE)
     reasons = sorted(
         (row.offset, row.reason)
         for row in spark.read.format("delta").load(quarantine_path).collect()
     )
-    assert reasons == [(0, "invalid_json"), (1, "invalid_json"), (3, "empty_value")]
+    assert reasons == [(1, "invalid_json"), (3, "empty_value"), (4, "invalid_json")]
     malformed = [ledger.pop(streams.DELIVERIES_QUERY, 0) for ledger in (first, second)]
     assert [figures.malformed if figures else None for figures in malformed] == [2, 1]

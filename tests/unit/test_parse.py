@@ -83,6 +83,8 @@ def test_envelope_key_is_the_fallback_and_optional_fields_may_be_missing(
         (b"k", b'{"event_id": "e"}', parse.MISSING_EVENT_TIME),
         (b"k", b'{"event_id": "e", "event_time": "yesterday"}', parse.INVALID_EVENT_TIME),
         (b"k", b'{"event_id": "e", "event_time": "2026-13-45T10:00"}', parse.INVALID_EVENT_TIME),
+        (b"k", b'{"event_id": "e", "event_time": "2099-01-01T00:00:00Z"}',
+         parse.FUTURE_EVENT_TIME),
         (b"k", b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z", "sequence": "x"}',
          parse.INVALID_SEQUENCE),
         (None, b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_KEY),

@@ -33,6 +33,7 @@ FLAGS = {
     "checkpoints": ("storage", "checkpoints"),
     "trigger": ("ingest", "trigger"),
     "watermark": ("ingest", "watermark"),
+    "max_future_skew": ("ingest", "max_future_skew"),
     "lock_wait": ("ingest", "lock_wait"),
 }
 
@@ -47,7 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trigger", help="available-now (default) or an interval like '10 seconds'"
     )
     parser.add_argument("--watermark", help="event-time delay for dedup state (default '1 hour')")
-    parser.add_argument("--starting-offsets", help="earliest (default), latest or JSON offsets")
+    parser.add_argument(
+        "--max-future-skew",
+        help="quarantine records whose event_time is further ahead of the clock ('15 minutes')",
+    )
+    parser.add_argument(
+        "--starting-offsets",
+        help="earliest (default), latest or JSON offsets: only for partitions deliveries lacks",
+    )
     parser.add_argument(
         "--max-offsets-per-trigger", type=int, help="cap on records per micro-batch (0: none)"
     )

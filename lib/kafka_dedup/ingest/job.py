@@ -13,7 +13,7 @@ from pyspark.sql.streaming import StreamingQuery
 from kafka_dedup import tables
 from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
-from kafka_dedup.ingest import streams
+from kafka_dedup.ingest import offsets, streams
 from kafka_dedup.ingest.progress import IngestTotals, ProgressReporter
 from kafka_dedup.kafka import admin
 from kafka_dedup.session import absolute
@@ -34,30 +34,31 @@ class IngestResult:
     stopped_by_signal: bool
 
 
-def check_kafka(config: Config) -> None:
-    """Fail fast, before any data is written, when the broker or a topic is missing."""
+def check_kafka(config: Config) -> set[str]:
+    """Fail fast, before any data is written, when the broker or a topic is missing;
+    returns the cluster's topics (none asked for on an authenticated cluster)."""
     kafka = config.kafka
     if kafka.options.get("security.protocol", "PLAINTEXT").upper() != "PLAINTEXT":
-        return  # authenticated clusters: Spark's own client reports access problems
+        return set()  # authenticated clusters: Spark's own client reports access problems
     existing = admin.topic_names(kafka.bootstrap_servers)
     if kafka.topic_pattern:
-        return
+        return existing
     missing = [topic for topic in kafka.topics if topic not in existing]
     if missing:
         raise IngestError(
             f"topic(s) {', '.join(missing)} not found on {kafka.bootstrap_servers}: create them "
             "or fix --topics"
         )
+    return existing
 
 
-def _explain(exc: StreamingQueryException, config: Config) -> Exception:
+def _explain(exc: StreamingQueryException) -> Exception:
     message = str(exc)
     if any(marker in message for marker in DATA_LOSS_MARKERS):
         return IngestError(
             "Kafka no longer holds offsets this job has not read yet (deleted by retention "
-            "or the topic was recreated); to skip the lost records knowingly, rerun with "
-            "KAFKA_DEDUP_KAFKA__FAIL_ON_DATA_LOSS=false, or reset the checkpoint at "
-            f"{absolute(config.storage.checkpoints)}"
+            "while it ran); to skip the lost records knowingly, rerun with "
+            "KAFKA_DEDUP_KAFKA__FAIL_ON_DATA_LOSS=false"
         )
     return exc
 
@@ -66,9 +67,12 @@ def _drive(
     queries: dict[str, StreamingQuery],
     reporter: ProgressReporter,
     stop: threading.Event,
-    config: Config,
+    spark: SparkSession,
+    warehouse: str,
 ) -> bool:
-    """Poll progress until the queries end or stop is set; True when stopped by the signal."""
+    """Poll progress until the queries end or stop is set; True when stopped by the signal.
+    Each completed batch's figures are appended to ingest_batches at once, so a killed
+    process loses at most the batches of its last poll (about a second)."""
     while any(query.isActive for query in queries.values()):
         if stop.is_set():
             for query in queries.values():
@@ -81,13 +85,14 @@ def _drive(
             try:
                 query.awaitTermination(POLL_S)
             except StreamingQueryException as exc:
-                raise _explain(exc, config) from None
+                raise _explain(exc) from None
             reporter.poll(name, query)
+        reporter.flush(spark, warehouse)
     for name, query in queries.items():
         reporter.poll(name, query)
         failure = query.exception()
         if failure is not None:
-            raise _explain(failure, config) from None
+            raise _explain(failure) from None
     return False
 
 
@@ -100,26 +105,28 @@ def run_ingest(
 ) -> IngestResult:
     """Run both queries. available-now: one after the other, each until caught up;
     a processing-time trigger: both at once until `stop` is set (SIGTERM)."""
-    check_kafka(config)
+    existing = check_kafka(config)
     stop = stop or threading.Event()
     run_id = run_id or uuid.uuid4().hex[:12]
     reporter = ProgressReporter(run_id, streams.BatchLedger(), echo=echo)
     warehouse = absolute(config.storage.warehouse)
+    resume = offsets.prepare(spark, config, warehouse, existing)  # reads only; may raise
     # Created before the queries start, so their batches only write.
     tables.ensure_tables(spark, warehouse, config.storage.database, streams.INGEST_TABLES)
+    offsets.record_topic_ids(spark, tables.location(warehouse, tables.DELIVERIES), resume)
     try:
-        first = streams.start_deliveries_query(spark, config, reporter.ledger)
+        first = streams.start_deliveries_query(spark, config, reporter.ledger, resume)
         if config.ingest.trigger == "available-now":
             # The events query must start after deliveries caught up, so that it sees
             # everything Kafka held when the run started.
-            stopped = _drive({streams.DELIVERIES_QUERY: first}, reporter, stop, config)
+            stopped = _drive({streams.DELIVERIES_QUERY: first}, reporter, stop, spark, warehouse)
             if not stopped:
-                second = streams.start_events_query(spark, config, reporter.ledger)
-                stopped = _drive({streams.EVENTS_QUERY: second}, reporter, stop, config)
+                second = streams.start_events_query(spark, config, reporter.ledger, resume)
+                stopped = _drive({streams.EVENTS_QUERY: second}, reporter, stop, spark, warehouse)
         else:
-            second = streams.start_events_query(spark, config, reporter.ledger)
+            second = streams.start_events_query(spark, config, reporter.ledger, resume)
             queries = {streams.DELIVERIES_QUERY: first, streams.EVENTS_QUERY: second}
-            stopped = _drive(queries, reporter, stop, config)
+            stopped = _drive(queries, reporter, stop, spark, warehouse)
     finally:
         for query in spark.streams.active:
             query.stop()

@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from kafka_dedup import tables
+from kafka_dedup.config import IngestConfig
 
 # Stable reason codes written to deliveries.parse_error and quarantine.reason.
 EMPTY_VALUE = "empty_value"
@@ -17,6 +18,9 @@ MISSING_EVENT_TIME = "missing_event_time"
 INVALID_EVENT_TIME = "invalid_event_time"
 INVALID_SEQUENCE = "invalid_sequence"
 MISSING_KEY = "missing_key"
+# A producer clock far ahead (2099) would move the watermark for good and make every later
+# record late; such records are quarantined instead and never reach the watermark.
+FUTURE_EVENT_TIME = "future_event_time"
 REASONS = (
     EMPTY_VALUE,
     INVALID_UTF8,
@@ -24,6 +28,7 @@ REASONS = (
     MISSING_EVENT_ID,
     MISSING_EVENT_TIME,
     INVALID_EVENT_TIME,
+    FUTURE_EVENT_TIME,
     INVALID_SEQUENCE,
     MISSING_KEY,
 )
@@ -51,6 +56,7 @@ JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
 # Spark casts also accept words such as 'yesterday' or 'now'; an event time must be ISO-8601.
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
 INTEGER = r"^-?\d{1,18}$"
+DEFAULT_MAX_FUTURE_SKEW = IngestConfig.max_future_skew
 
 
 def _blank(column: Column) -> Column:
@@ -77,9 +83,10 @@ def with_envelope(kafka_df: DataFrame) -> DataFrame:
     )
 
 
-def parse_error() -> Column:
+def parse_error(max_future_skew: str) -> Column:
     """The first reason a record cannot be used, or null when it is a valid event; reads
-    the raw `value` and the columns `with_envelope` added."""
+    the raw `value` and the columns `with_envelope` added. An event_time more than
+    max_future_skew (e.g. '15 minutes') ahead of the ingest clock is a reason too."""
     env = F.col("env")
     value = F.col("value")
     event_time = F.col("_event_time_text")
@@ -95,12 +102,21 @@ def parse_error() -> Column:
             ~event_time.rlike(ISO_8601) | event_time.try_cast("timestamp").isNull(),
             F.lit(INVALID_EVENT_TIME),
         )
+        .when(
+            event_time.try_cast("timestamp") > F.current_timestamp() + _interval(max_future_skew),
+            F.lit(FUTURE_EVENT_TIME),
+        )
         .when(sequence.isNotNull() & ~sequence.rlike(INTEGER), F.lit(INVALID_SEQUENCE))
         .when(_blank(F.col("_key")), F.lit(MISSING_KEY))
     )
 
 
-def error_detail(reason: Column, env: Column) -> Column:
+def _interval(duration: str) -> Column:
+    # validated by config (DURATION_RE) before it gets here
+    return F.expr(f"INTERVAL {duration}")
+
+
+def error_detail(reason: Column, env: Column, max_future_skew: str) -> Column:
     """A short human-readable explanation of the reason."""
     return (
         F.when(reason == INVALID_JSON, F.lit("value is not a JSON object"))
@@ -113,6 +129,13 @@ def error_detail(reason: Column, env: Column) -> Column:
             F.concat(F.lit("event_time is not ISO-8601: "), env["event_time"]),
         )
         .when(
+            reason == FUTURE_EVENT_TIME,
+            F.concat(
+                F.lit(f"event_time is more than {max_future_skew} ahead of the ingest clock: "),
+                env["event_time"],
+            ),
+        )
+        .when(
             reason == INVALID_SEQUENCE,
             F.concat(F.lit("sequence is not an integer: "), env["sequence"]),
         )
@@ -120,7 +143,9 @@ def error_detail(reason: Column, env: Column) -> Column:
     )
 
 
-def parse_deliveries(kafka_df: DataFrame) -> DataFrame:
+def parse_deliveries(
+    kafka_df: DataFrame, max_future_skew: str = DEFAULT_MAX_FUTURE_SKEW
+) -> DataFrame:
     """Kafka source rows -> deliveries rows (without ingest bookkeeping columns).
 
     Built in steps so that the envelope is parsed once and the reason is computed once per
@@ -131,7 +156,7 @@ def parse_deliveries(kafka_df: DataFrame) -> DataFrame:
     is_valid = reason.isNull()
     return (
         with_envelope(kafka_df)
-        .withColumn("parse_error", parse_error())
+        .withColumn("parse_error", parse_error(max_future_skew))
         .select(
             *KAFKA_COORDINATES,
             F.col("timestamp").alias("kafka_timestamp"),
@@ -147,7 +172,7 @@ def parse_deliveries(kafka_df: DataFrame) -> DataFrame:
             env["producer_id"].alias("producer_id"),
             env["payload"].alias("payload"),
             reason,
-            error_detail(reason, env).alias("parse_error_detail"),
+            error_detail(reason, env, max_future_skew).alias("parse_error_detail"),
         )
     )
 

@@ -14,7 +14,7 @@ from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from kafka_dedup import tables
 from kafka_dedup.config import Config
-from kafka_dedup.ingest import merge, parse
+from kafka_dedup.ingest import merge, offsets, parse
 from kafka_dedup.session import absolute
 
 INGEST_TABLES = (
@@ -78,13 +78,14 @@ class QueryIdentity:
         return f"kafka-dedup-{self.name}-{self.query_id()}"
 
 
-def kafka_source(spark: SparkSession, config: Config) -> DataFrame:
-    """The Kafka source with the configured topics, offsets and limits."""
+def kafka_source(spark: SparkSession, config: Config, starting_offsets: str) -> DataFrame:
+    """The Kafka source with the configured topics and limits; starting_offsets is used
+    by Spark only when the checkpoint is new."""
     kafka = config.kafka
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
-        .option("startingOffsets", kafka.starting_offsets)
+        .option("startingOffsets", starting_offsets)
         .option("failOnDataLoss", str(kafka.fail_on_data_loss).lower())
         .option("includeHeaders", "true")
     )
@@ -106,25 +107,31 @@ def _with_trigger(writer: DataStreamWriter, trigger: str) -> DataStreamWriter:
 
 
 def write_deliveries_batch(
-    config: Config, identity: QueryIdentity, ledger: BatchLedger
+    config: Config, identity: QueryIdentity, ledger: BatchLedger, written: offsets.Written
 ) -> Callable[[DataFrame, int], None]:
-    """foreachBatch body: append every record to deliveries, then the batch's malformed
-    rows, read back from deliveries, to quarantine.
+    """foreachBatch body: append every record not yet in deliveries, then the batch's
+    malformed rows not yet in quarantine, read back from deliveries, to quarantine.
+
+    Idempotent per offset: `written` holds each partition's highest offset in the tables
+    when the run started, so a batch re-run after a crash, or read again by an old or new
+    checkpoint, drops what is there and writes the rest. (Delta's txnAppId/txnVersion would
+    skip a whole batch that an older copy of the same checkpoint read with other offsets.)
 
     Kafka is read and parsed once, by the deliveries write itself. The read-back finds the
     batch's rows by query id and batch id, so it is cheap (file statistics skip the other
     files, Parquet null counts skip valid row groups), and it still finds them when a crash
-    fell between the two writes and the re-run's deliveries write is skipped as committed."""
+    fell between the two writes and the re-run's deliveries rows are all filtered out."""
     warehouse = absolute(config.storage.warehouse)
     deliveries_path = tables.location(warehouse, tables.DELIVERIES)
 
     def write(batch_df: DataFrame, batch_id: int) -> None:
         query_id = identity.query_id()
-        txn = merge.Txn(identity.app_id(), batch_id)
-        deliveries_df = batch_df.transform(parse.parse_deliveries).transform(
-            parse.with_ingest_columns, batch_id=batch_id, query_id=query_id
+        deliveries_df = (
+            batch_df.transform(offsets.filter_unwritten, written=written.delivered)
+            .transform(parse.parse_deliveries, max_future_skew=config.ingest.max_future_skew)
+            .transform(parse.with_ingest_columns, batch_id=batch_id, query_id=query_id)
         )
-        _append(deliveries_df, deliveries_path, txn, merge_schema=True)
+        _append(deliveries_df, deliveries_path, merge_schema=True)
         spark = batch_df.sparkSession
         malformed_df = (
             spark.read.format("delta")
@@ -134,25 +141,20 @@ def write_deliveries_batch(
                 & (F.col("ingest_batch_id") == batch_id)
                 & F.col("parse_error").isNotNull()
             )
+            .transform(offsets.filter_unwritten, written=written.quarantined)
             .transform(parse.to_quarantine)
             .localCheckpoint(eager=True)  # read once for the count and the write
         )
         malformed = malformed_df.count()
         if malformed:
-            _append(malformed_df, tables.location(warehouse, tables.QUARANTINE), txn)
+            _append(malformed_df, tables.location(warehouse, tables.QUARANTINE))
         ledger.put(DELIVERIES_QUERY, batch_id, BatchFigures(malformed=malformed))
 
     return write
 
 
-def _append(rows_df: DataFrame, path: str, txn: merge.Txn, merge_schema: bool = False) -> None:
-    """Append idempotently: Delta skips the write if this (app id, batch) already committed."""
-    writer = (
-        rows_df.write.format("delta")
-        .mode("append")
-        .option("txnAppId", txn.app_id)
-        .option("txnVersion", txn.version)
-    )
+def _append(rows_df: DataFrame, path: str, merge_schema: bool = False) -> None:
+    writer = rows_df.write.format("delta").mode("append")
     if merge_schema:  # deliveries tables created before a column was added
         writer = writer.option("mergeSchema", "true")
     writer.save(path)
@@ -200,26 +202,31 @@ def dedup_stream(deliveries_df: DataFrame, watermark: str) -> DataFrame:
 
 
 def start_deliveries_query(
-    spark: SparkSession, config: Config, ledger: BatchLedger
+    spark: SparkSession, config: Config, ledger: BatchLedger, resume: offsets.Resume
 ) -> StreamingQuery:
-    """Kafka -> deliveries (+ quarantine): stateless, every record, idempotent per batch."""
+    """Kafka -> deliveries (+ quarantine): stateless, every record, idempotent per offset."""
     identity = QueryIdentity(DELIVERIES_QUERY)
     writer = (
-        kafka_source(spark, config)
+        kafka_source(spark, config, resume.starting_offsets)
         .writeStream.queryName(f"kafka-dedup-{DELIVERIES_QUERY}")
         .option("checkpointLocation", checkpoint(config, DELIVERIES_QUERY))
-        .foreachBatch(write_deliveries_batch(config, identity, ledger))
+        .foreachBatch(write_deliveries_batch(config, identity, ledger, resume.written))
     )
     query = _with_trigger(writer, config.ingest.trigger).start()
     identity.set(query.id)
     return query
 
 
-def start_events_query(spark: SparkSession, config: Config, ledger: BatchLedger) -> StreamingQuery:
+def start_events_query(
+    spark: SparkSession, config: Config, ledger: BatchLedger, resume: offsets.Resume
+) -> StreamingQuery:
     """deliveries -> watermark dedup -> MERGE into events and entity_state."""
     warehouse = absolute(config.storage.warehouse)
     identity = QueryIdentity(EVENTS_QUERY)
-    source_df = spark.readStream.format("delta").load(tables.location(warehouse, tables.DELIVERIES))
+    reader = spark.readStream.format("delta")
+    if resume.events_starting_version is not None:  # used by Delta only for a new checkpoint
+        reader = reader.option("startingVersion", str(resume.events_starting_version))
+    source_df = reader.load(tables.location(warehouse, tables.DELIVERIES))
     writer = (
         source_df.transform(dedup_stream, watermark=config.ingest.watermark)
         .writeStream.queryName(f"kafka-dedup-{EVENTS_QUERY}")
