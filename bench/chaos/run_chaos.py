@@ -71,6 +71,7 @@ def main() -> int:
                          "conf": {"spark.ui.enabled": "false"}}},
     )  # fmt: skip
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    code_commit = commit()  # the code that runs, whatever changes while it runs
     load_before = os.getloadavg()
     spark = build_session(config)
     try:
@@ -80,7 +81,7 @@ def main() -> int:
         spark.stop()
     report = {
         "when": when,
-        "commit": commit(),
+        "commit": code_commit,
         "machine": machine(),
         "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
         **report,
