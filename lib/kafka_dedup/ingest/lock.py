@@ -118,15 +118,20 @@ def _heartbeat(
     done: threading.Event,
     on_lost: Callable[[], None],
 ) -> None:
-    """Renew the lease every third of its length; call on_lost once it cannot be renewed."""
+    """Renew the lease every third of its length; call on_lost once it is lost, or once
+    renewals kept failing until the lease is about to run out (another run may take it)."""
+    valid_until = me.expires
     while not done.wait(lease_s / 3):
+        expires = time.time() + lease_s
         try:
-            renewed = store.renew(replace(me, expires=time.time() + lease_s))
-        except Exception as exc:  # noqa: BLE001 - a failed renewal is retried until the lease ends
+            renewed = store.renew(replace(me, expires=expires))
+        except Exception as exc:  # noqa: BLE001 - retried while the lease still stands
             log.warning("ingest lock %s: renewing the lease failed: %s", store.where, exc)
-            renewed = True
+            renewed = time.time() + lease_s / 3 < valid_until
+        else:
+            valid_until = expires if renewed else valid_until
         if not renewed:
-            log.error("ingest lock %s: lease lost to another run; stopping", store.where)
+            log.error("ingest lock %s: lease lost or expiring; stopping", store.where)
             on_lost()
             return
 
