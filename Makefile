@@ -18,7 +18,7 @@ MVN := mvn -B -q -s infra/jvm/settings.xml -f infra/jvm/pom.xml
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics postgres-bin
+.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics chaos postgres-bin
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -52,6 +52,9 @@ bench-reconcile: setup ## benchmark: reconcile 10M events vs 10M side effects (S
 
 bench-forensics: setup ## benchmark: cold forensics summary/trace on 1M deliveries, DuckDB vs Spark
 	$(BIN)/python bench/forensics/bench_forensics.py
+
+chaos: setup ## fault injection: 20 ingest SIGKILLs, 3 broker SIGKILLs, exact table check (long; short version in make test)
+	$(BIN)/python bench/chaos/run_chaos.py
 
 # The downstream tests start a throwaway PostgreSQL server: install Debian's package once.
 postgres-bin: ## install PostgreSQL server binaries (Debian package) when they are missing

@@ -68,6 +68,8 @@ class IngestConfig:
     # now + skew - watermark, still behind the wall clock, so on-time records stay on time.
     max_future_skew: str = "15 minutes"
     quarantine_invalid_utf8: bool = True
+    lock_lease: str = "30 seconds"  # a killed run's lease frees the checkpoints this long after
+    lock_wait: str = "0 seconds"  # how long a second run waits for the lease before it gives up
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,12 @@ def _validate(config: Config) -> None:
             f"ingest.max_future_skew = {config.ingest.max_future_skew!r}: expected a delay "
             "like '15 minutes' or '1 day'"
         )
+    for key in ("lock_lease", "lock_wait"):
+        if not DURATION_RE.match(getattr(config.ingest, key)):
+            raise ConfigError(
+                f"ingest.{key} = {getattr(config.ingest, key)!r}: expected a duration like "
+                "'30 seconds' or '5 minutes'"
+            )
     for server in config.kafka.bootstrap_servers.split(","):
         if not HOST_PORT_RE.match(server.strip()):
             raise ConfigError(

@@ -6,6 +6,9 @@ watermark -> dropDuplicatesWithinWatermark(key, event_id) -> MERGE into `events`
 `entity_state`. `--trigger available-now` runs until everything Kafka held at the start is
 in the tables, then exits; an interval such as '10 seconds' runs until SIGTERM/Ctrl-C, which
 finishes the micro-batch in flight and exits 0.
+
+One run per checkpoint location: a second run waits up to ingest.lock_wait (--lock-wait) for
+the first one's lease, then exits 4 with one line naming the holder, having written nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
+import uuid
 
 from kafka_dedup.commands.common import load_config
+from kafka_dedup.ingest import lock
 from kafka_dedup.ingest.job import check_kafka, run_ingest
 from kafka_dedup.session import absolute, build_session
 
@@ -29,6 +34,7 @@ FLAGS = {
     "trigger": ("ingest", "trigger"),
     "watermark": ("ingest", "watermark"),
     "max_future_skew": ("ingest", "max_future_skew"),
+    "lock_wait": ("ingest", "lock_wait"),
 }
 
 
@@ -53,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-offsets-per-trigger", type=int, help="cap on records per micro-batch (0: none)"
     )
+    parser.add_argument(
+        "--lock-wait",
+        help="how long to wait for another run on the same checkpoints (default '0 seconds': "
+        f"exit {lock.EXIT_LOCKED} at once)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,8 +72,12 @@ def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     check_kafka(config)  # before Spark starts: a bad broker or topic costs no JVM start-up
-    spark = build_session(config)
-    result = run_ingest(spark, config, stop)
+    run_id = uuid.uuid4().hex[:12]
+    # Held around the whole run, before the session exists: a refused run starts no JVM
+    # and writes nothing.
+    with lock.hold(config, run_id, on_lost=stop.set):
+        spark = build_session(config)
+        result = run_ingest(spark, config, stop, run_id=run_id)
     totals = result.totals
     how = "stopped by signal" if result.stopped_by_signal else "done"
     print(

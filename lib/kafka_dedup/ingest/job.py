@@ -101,12 +101,13 @@ def run_ingest(
     config: Config,
     stop: threading.Event | None = None,
     echo: bool = True,
+    run_id: str | None = None,
 ) -> IngestResult:
     """Run both queries. available-now: one after the other, each until caught up;
     a processing-time trigger: both at once until `stop` is set (SIGTERM)."""
     existing = check_kafka(config)
     stop = stop or threading.Event()
-    run_id = uuid.uuid4().hex[:12]
+    run_id = run_id or uuid.uuid4().hex[:12]
     reporter = ProgressReporter(run_id, streams.BatchLedger(), echo=echo)
     warehouse = absolute(config.storage.warehouse)
     resume = offsets.prepare(spark, config, warehouse, existing)  # reads only; may raise

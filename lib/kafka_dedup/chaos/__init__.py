@@ -1,0 +1,1 @@
+"""Fault injection: SIGKILLed ingest runs and broker restarts under a continuous stream."""
