@@ -88,11 +88,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(config: Config, job_run: dict[str, Any], stream: TextIO = sys.stdout) -> None:
+def _print_report(config: Config, job_run: dict[str, Any], stream: TextIO | None = None) -> None:
+    """Where the run's report and summary are; stdout unless told (looked up at call time,
+    so a redirected or captured stdout is honoured)."""
     from kafka_dedup.aws import workflow
 
     for line in workflow.report_lines(config, job_run):
-        print(line, file=stream)
+        print(line, file=stream or sys.stdout)
 
 
 def _echo(line: str) -> None:
