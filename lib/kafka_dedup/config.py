@@ -22,9 +22,15 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 ENV_PREFIX = "KAFKA_DEDUP_"
-DURATION_RE = re.compile(
-    r"^\s*\d+\s+(second|seconds|minute|minutes|hour|hours|day|days|millisecond|milliseconds)\s*$"
-)
+DURATION_RE = re.compile(r"^\s*(\d+)\s+(millisecond|second|minute|hour|day)s?\s*$")
+UNIT_SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}
+# the ingest keys that hold a duration, with examples for the one-line error
+INGEST_DURATIONS = {
+    "watermark": "'1 hour' or '30 minutes'",
+    "max_future_skew": "'15 minutes' or '1 day'",
+    "lock_lease": "'30 seconds' or '5 minutes'",
+    "lock_wait": "'0 seconds' or '10 minutes'",
+}
 HOST_PORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
 
@@ -134,6 +140,14 @@ def _is_json_object(text: str) -> bool:
         return False
 
 
+def duration_seconds(text: str) -> float:
+    """A duration in the ingest grammar ('30 seconds', '1 day') in seconds."""
+    match = DURATION_RE.match(text)
+    if match is None:
+        raise ConfigError(f"{text!r}: expected a duration like '30 seconds' or '1 day'")
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
 def _validate(config: Config) -> None:
     """Reject values that would only fail later inside Spark or Kafka."""
     if config.ingest.trigger != "available-now" and not DURATION_RE.match(config.ingest.trigger):
@@ -141,22 +155,12 @@ def _validate(config: Config) -> None:
             f"ingest.trigger = {config.ingest.trigger!r}: expected 'available-now' or an "
             "interval like '10 seconds'"
         )
-    if not DURATION_RE.match(config.ingest.watermark):
-        raise ConfigError(
-            f"ingest.watermark = {config.ingest.watermark!r}: expected a delay like '1 hour' "
-            "or '30 minutes'"
-        )
-    if not DURATION_RE.match(config.ingest.max_future_skew):
-        raise ConfigError(
-            f"ingest.max_future_skew = {config.ingest.max_future_skew!r}: expected a delay "
-            "like '15 minutes' or '1 day'"
-        )
-    for key in ("lock_lease", "lock_wait"):
-        if not DURATION_RE.match(getattr(config.ingest, key)):
-            raise ConfigError(
-                f"ingest.{key} = {getattr(config.ingest, key)!r}: expected a duration like "
-                "'30 seconds' or '5 minutes'"
-            )
+    for key, examples in INGEST_DURATIONS.items():
+        value = getattr(config.ingest, key)
+        if not DURATION_RE.match(value):
+            raise ConfigError(f"ingest.{key} = {value!r}: expected a delay like {examples}")
+    if duration_seconds(config.ingest.lock_lease) < 1:
+        raise ConfigError(f"ingest.lock_lease = {config.ingest.lock_lease!r}: at least 1 second")
     for server in config.kafka.bootstrap_servers.split(","):
         if not HOST_PORT_RE.match(server.strip()):
             raise ConfigError(

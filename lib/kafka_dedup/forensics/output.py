@@ -146,8 +146,9 @@ def render_table(result: Result) -> str:
     """Aligned columns, numbers right-aligned; a footer with the row count or the cut."""
     columns = result.columns
     rows = result.rows()
+    headers = [_clip(c) for c in columns]
     cells = [[_clip(cell_text(v)) for v in row] for row in rows]
-    widths = [max([len(_clip(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) for t in result.table.schema.types]
 
     def line(values: Sequence[str]) -> str:
@@ -157,7 +158,7 @@ def render_table(result: Result) -> str:
         ]
         return " | ".join(parts).rstrip()
 
-    out = [line([_clip(c) for c in columns]), "-+-".join("-" * w for w in widths)]
+    out = [line(headers), "-+-".join("-" * w for w in widths)]
     out.extend(line(r) for r in cells)
     plural = "" if len(rows) == 1 else "s"
     if result.truncated:
@@ -184,12 +185,17 @@ def json_rows(result: Result) -> list[dict[str, Any]]:
     ]
 
 
+def _json_text(value: Any, indent: int | None = None) -> str:
+    """JSON with non-ASCII text kept and control characters escaped."""
+    return json.dumps(value, ensure_ascii=False, indent=indent).translate(JSON_ESCAPES)
+
+
 def render_result(result: Result, fmt: str) -> str:
     """One statement's result in the chosen format."""
     if fmt == "csv":
         return render_csv(result)
     if fmt == "json":
-        return json.dumps(json_rows(result), ensure_ascii=False).translate(JSON_ESCAPES)
+        return _json_text(json_rows(result))
     return render_table(result)
 
 
@@ -197,8 +203,7 @@ def render_report(report: Report, fmt: str) -> str:
     """A ready query's sections: titled tables, CSV blocks, or one JSON object."""
     if fmt == "json":
         body = {s.name: json_rows(s.result) for s in report.sections}
-        text = json.dumps({**body, "notes": report.notes}, ensure_ascii=False, indent=1)
-        return text.translate(JSON_ESCAPES)
+        return _json_text({**body, "notes": report.notes}, indent=1)
     blocks = []
     for section in report.sections:
         title = f"# {section.title}" if fmt == "csv" else f"== {section.title} =="

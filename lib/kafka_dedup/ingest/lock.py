@@ -21,9 +21,8 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from typing import Protocol
 
-from kafka_dedup.config import Config, ConfigError
+from kafka_dedup.config import Config, duration_seconds
 from kafka_dedup.errors import UserError
-from kafka_dedup.reconcile.settings import parse_duration
 
 EXIT_LOCKED = 4  # another run holds the checkpoints: distinct from errors (1, 2) and findings (3)
 RETRY_S = 1.0
@@ -145,14 +144,16 @@ def hold(
 ) -> Iterator[Holder]:
     """Hold the checkpoints' lease for the block, or raise LockHeldError after ingest.lock_wait."""
     store = store or store_for(config)
-    lease_s = parse_duration("ingest.lock_lease", config.ingest.lock_lease).total_seconds()
-    wait_s = parse_duration("ingest.lock_wait", config.ingest.lock_wait).total_seconds()
-    if lease_s < 1:
-        raise ConfigError(f"ingest.lock_lease = {config.ingest.lock_lease!r}: at least 1 second")
+    lease_s = duration_seconds(config.ingest.lock_lease)  # config checked it is >= 1 s
+    deadline = time.monotonic() + duration_seconds(config.ingest.lock_wait)
     now = time.time()
     me = Holder(run_id, socket.gethostname(), os.getpid(), now, now + lease_s)
-    deadline = time.monotonic() + wait_s
-    while (holder := store.try_acquire(replace(me, expires=time.time() + lease_s))) is not None:
+    while True:
+        # the heartbeat starts from the expiry of the attempt that took the lease
+        me = replace(me, expires=time.time() + lease_s)
+        holder = store.try_acquire(me)
+        if holder is None:
+            break
         if time.monotonic() >= deadline:
             raise LockHeldError(
                 f"checkpoints {store.where} are held by {holder.describe()}; this run wrote "

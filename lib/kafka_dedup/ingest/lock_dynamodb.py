@@ -16,11 +16,10 @@ from botocore.exceptions import ClientError
 
 from kafka_dedup.config import Config, ConfigError
 from kafka_dedup.ingest.lock import Holder
+from kafka_dedup.ingest.lock_file import LOCK_FILE
 
 KEY_PREFIX = "kafka-dedup/ingest-lock/"  # no Delta table path starts like this
-FILE_NAME = "_ingest.lock"
 TTL_AFTER_S = 86_400  # the table's TTL (expireTime) removes a lease a day after it ended
-FIELDS = ("run_id", "host", "pid", "since", "expires")
 
 
 class DynamoDbLeaseStore:
@@ -30,7 +29,7 @@ class DynamoDbLeaseStore:
         self.client = client
         self.table = table
         self.where = checkpoints.rstrip("/")
-        self.key = {"tablePath": {"S": KEY_PREFIX + self.where}, "fileName": {"S": FILE_NAME}}
+        self.key = {"tablePath": {"S": KEY_PREFIX + self.where}, "fileName": {"S": LOCK_FILE}}
 
     @classmethod
     def from_config(cls, config: Config) -> DynamoDbLeaseStore:

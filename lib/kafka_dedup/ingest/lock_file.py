@@ -26,9 +26,8 @@ class FileLeaseStore:
         self._fd: int | None = None
 
     def try_acquire(self, me: Holder) -> Holder | None:
-        if not self.path.parent.is_dir():
-            # The first run on these checkpoints: creating the folder is its own first write.
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The first run on these checkpoints: creating the folder is its own first write.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

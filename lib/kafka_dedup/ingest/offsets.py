@@ -45,6 +45,7 @@ class Resume:
 
     written: Written
     logs: dict[str, admin.TopicLog]
+    known_ids: dict[str, str]  # topic ids recorded on deliveries by earlier runs
     starting_offsets: str  # Spark uses it only when the deliveries checkpoint is new
     events_starting_version: int | None  # idem for the events checkpoint; None: from the start
 
@@ -162,8 +163,7 @@ def topic_ids(spark: SparkSession, deliveries_path: str) -> dict[str, str]:
 
 def record_topic_ids(spark: SparkSession, deliveries_path: str, resume: Resume) -> None:
     """Remember the ids of topics read for the first time (one table property each)."""
-    known = topic_ids(spark, deliveries_path)
-    new = {t: log.topic_id for t, log in resume.logs.items() if t not in known}
+    new = {t: log.topic_id for t, log in resume.logs.items() if t not in resume.known_ids}
     if new:
         assignments = ", ".join(f"'{TOPIC_ID_PROPERTY}{t}' = '{i}'" for t, i in new.items())
         spark.sql(f"ALTER TABLE delta.`{deliveries_path}` SET TBLPROPERTIES ({assignments})")
@@ -195,10 +195,12 @@ def prepare(spark: SparkSession, config: Config, warehouse: str, existing: set[s
     plaintext = kafka.options.get("security.protocol", "PLAINTEXT").upper() == "PLAINTEXT"
     topics = subscribed(config, existing)
     logs = admin.topic_logs(kafka.bootstrap_servers, topics) if plaintext else {}
-    check_log(written, logs, topic_ids(spark, deliveries_path), kafka.fail_on_data_loss)
+    known_ids = topic_ids(spark, deliveries_path)
+    check_log(written, logs, known_ids, kafka.fail_on_data_loss)
     return Resume(
         written,
         logs,
+        known_ids,
         starting_offsets(kafka.starting_offsets, written.delivered, logs),
         events_starting_version(spark, warehouse),
     )

@@ -65,21 +65,27 @@ def _blank(column: Column) -> Column:
 
 def with_envelope(kafka_df: DataFrame) -> DataFrame:
     """Add `env` (the parsed JSON envelope), the UTF-8 checks, the resolved text key and
-    the trimmed event_time and sequence texts, each computed once per record."""
+    the trimmed event_time and sequence texts and the event_time as a timestamp, each
+    computed once per record."""
     kafka_key = F.col("_kafka_key")
-    return kafka_df.withColumns(
-        {
-            "_key_ok_utf8": F.col("key").isNull() | F.expr("is_valid_utf8(cast(key as string))"),
-            "_value_ok_utf8": F.expr("is_valid_utf8(cast(value as string))"),
-            "_kafka_key": F.col("key").cast("string"),
-            "env": F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA, JSON_OPTIONS),
-        }
-    ).withColumns(
-        {
-            "_key": F.when(~_blank(kafka_key), kafka_key).otherwise(F.col("env")["key"]),
-            "_event_time_text": F.trim(F.col("env")["event_time"]),
-            "_sequence_text": F.trim(F.col("env")["sequence"]),
-        }
+    return (
+        kafka_df.withColumns(
+            {
+                "_key_ok_utf8": F.col("key").isNull()
+                | F.expr("is_valid_utf8(cast(key as string))"),
+                "_value_ok_utf8": F.expr("is_valid_utf8(cast(value as string))"),
+                "_kafka_key": F.col("key").cast("string"),
+                "env": F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA, JSON_OPTIONS),
+            }
+        )
+        .withColumns(
+            {
+                "_key": F.when(~_blank(kafka_key), kafka_key).otherwise(F.col("env")["key"]),
+                "_event_time_text": F.trim(F.col("env")["event_time"]),
+                "_sequence_text": F.trim(F.col("env")["sequence"]),
+            }
+        )
+        .withColumn("_event_time", F.col("_event_time_text").try_cast("timestamp"))
     )
 
 
@@ -99,11 +105,11 @@ def parse_error(max_future_skew: str) -> Column:
         .when(_blank(env["event_id"]), F.lit(MISSING_EVENT_ID))
         .when(_blank(event_time), F.lit(MISSING_EVENT_TIME))
         .when(
-            ~event_time.rlike(ISO_8601) | event_time.try_cast("timestamp").isNull(),
+            ~event_time.rlike(ISO_8601) | F.col("_event_time").isNull(),
             F.lit(INVALID_EVENT_TIME),
         )
         .when(
-            event_time.try_cast("timestamp") > F.current_timestamp() + _interval(max_future_skew),
+            F.col("_event_time") > F.current_timestamp() + _interval(max_future_skew),
             F.lit(FUTURE_EVENT_TIME),
         )
         .when(sequence.isNotNull() & ~sequence.rlike(INTEGER), F.lit(INVALID_SEQUENCE))
@@ -167,7 +173,7 @@ def parse_deliveries(
             F.when(F.col("_key_ok_utf8") & ~_blank(F.col("_key")), F.col("_key")).alias("key"),
             F.when(~_blank(env["event_id"]), env["event_id"]).alias("event_id"),
             env["event_type"].alias("event_type"),
-            F.when(is_valid, F.col("_event_time_text").try_cast("timestamp")).alias("event_time"),
+            F.when(is_valid, F.col("_event_time")).alias("event_time"),
             F.when(is_valid, F.col("_sequence_text").try_cast("long")).alias("sequence"),
             env["producer_id"].alias("producer_id"),
             env["payload"].alias("payload"),
