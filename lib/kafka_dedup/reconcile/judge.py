@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from kafka_dedup import tables
 from kafka_dedup.reconcile import classify, sources, store
 from kafka_dedup.reconcile.context import Run, read_events
-from kafka_dedup.reconcile.settings import MISSING, ORPHAN, PENDING, Source
+from kafka_dedup.reconcile.settings import MISSING, ORPHAN, Source
 
 BROADCAST_ROWS = 1_000_000  # identities small enough to ship to every task
 JOIN_KEY = "_identity_key"
@@ -114,13 +114,12 @@ def classify_source(
     run.progress.step(f"looking up the unsettled events and effects of {source.name}")
     found_df = _look_up(run, source, window_df, _as_of(run, normalized_df), recheck_df)
     findings_df = store.with_run_columns(found_df, run.run_date, source.name, run.partial).persist()
-    pending = findings_df.where(F.col("finding_type") == PENDING).count()
+    findings_df.count()  # fills the cache from window_df before window_df is dropped
     window_df.unpersist()
     malformed = int(metrics.get("malformed") or 0)
     stats = {
         "effects_read": int(metrics.get("rows") or 0),
         "malformed": malformed,
-        "pending": pending,
         "malformed_rows": _malformed_rows(run, normalized_df) if malformed else [],
     }
     return findings_df, stats

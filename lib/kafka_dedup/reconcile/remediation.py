@@ -1,5 +1,7 @@
 """Remediation messages: one per finding, keyed by event_id, sent by an idempotent producer.
 
+No Spark here: the downstream consumer imports this module's names.
+
 Each message carries a `remediation_id` derived from the finding itself, so a consumer can
 drop the copy that a re-run of the same date publishes again.
 """
@@ -11,15 +13,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
-
 from kafka_dedup.errors import UserError
 from kafka_dedup.kafka import admin
 from kafka_dedup.kafka.producer import EventProducer
 
 PRODUCER_ID = "kafka-dedup-reconcile"
-REPLAY = "replay"
+REPLAY = "replay"  # the one action that asks a consumer to produce the effect again
 EVENT_PAYLOAD = "event_payload"  # replay messages carry the event's payload to charge again
 IDENTITY_FIELDS = ("run_date", "source", "finding_type", "event_id", "field", "effect_ids")
 
@@ -35,18 +34,6 @@ def check_topic(bootstrap_servers: str, topic: str) -> None:
             f"remediation topic {topic!r} does not exist on {bootstrap_servers}: create it or "
             "unset reconcile.remediation_topic"
         )
-
-
-def with_events(findings_df: DataFrame, events_df: DataFrame) -> DataFrame:
-    """Findings in publishing order; replay ones with the payload of their event."""
-    identity = ["key", "event_id"]
-    replay_df = findings_df.where(F.col("action") == REPLAY).select(*identity)
-    payloads_df = events_df.join(F.broadcast(replay_df), identity, "left_semi").select(
-        *identity, F.col("payload").alias(EVENT_PAYLOAD)
-    )
-    return findings_df.join(payloads_df, identity, "left").orderBy(
-        "finding_type", "source", "event_id", "field"
-    )
 
 
 def plain(value: Any) -> Any:

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from kafka_dedup import tables
+from kafka_dedup.reconcile.remediation import REPLAY
 from kafka_dedup.reconcile.settings import (
     DUPLICATE,
     LATE_EFFECT,
@@ -21,7 +22,7 @@ from kafka_dedup.reconcile.settings import (
     UNMERGED,
 )
 
-REPLAY, REVIEW = "replay", "review"
+REVIEW = "review"
 # What a person or a remediation consumer should do about each class.
 ACTIONS = {
     MISSING: REPLAY,  # only when no effect of the event exists anywhere: else REVIEW

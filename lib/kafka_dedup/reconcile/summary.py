@@ -28,6 +28,7 @@ from kafka_dedup.reconcile.settings import (
     describe,
     report_folder,
 )
+from kafka_dedup.reconcile.unmerged import IDENTITY
 
 SOURCE_COUNTERS = ("effects_read", "malformed")
 LOG_CLASSES = (UNMERGED, UNMERGEABLE)  # found in the event log itself, not in a source
@@ -128,12 +129,23 @@ def build(
     return summary
 
 
+def with_events(findings_df: DataFrame, events_df: DataFrame) -> DataFrame:
+    """Findings in publishing order; replay ones with the payload of their event."""
+    replay_df = findings_df.where(F.col("action") == remediation.REPLAY).select(*IDENTITY)
+    payloads_df = events_df.join(F.broadcast(replay_df), IDENTITY, "left_semi").select(
+        *IDENTITY, F.col("payload").alias(remediation.EVENT_PAYLOAD)
+    )
+    return findings_df.join(payloads_df, IDENTITY, "left").orderBy(
+        "finding_type", "source", "event_id", "field"
+    )
+
+
 def _publish(run: Run, findings_df: DataFrame, summary: dict[str, Any]) -> None:
     topic = run.settings.remediation_topic
     if not topic:
         return
     run.progress.step(f"publishing remediation messages to {topic}")
-    rows = remediation.with_events(
+    rows = with_events(
         findings_df.where(F.col("finding_type") != PENDING),  # nothing to do yet
         run.spark.read.format("delta").load(run.path(tables.EVENTS)),
     ).toLocalIterator()
@@ -164,7 +176,6 @@ def _run_row(run: Run, summary: dict[str, Any] | None, error: str | None) -> dic
         "events_in_day": summary["events_in_day"],
         "effects_read": sum(s.get("effects_read", 0) for s in summary["by_source"].values()),
         "malformed_effects": totals[MALFORMED],
-        "pending": summary["pending"],
         **{kind.lower(): totals[kind] for kind in FINDING_TYPES},
         "unmerged_inserted": summary["unmerged_inserted"],
         "thresholds_exceeded": summary["thresholds_exceeded"],
