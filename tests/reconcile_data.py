@@ -112,3 +112,18 @@ def write_warehouse(
 
 def read_table(spark: SparkSession, warehouse: Path, name: str) -> DataFrame:
     return spark.read.format("delta").load(tables.location(str(warehouse), name))
+
+
+def jdbc_source(name: str, url: str) -> dict[str, Any]:
+    """The reference consumer's `charges` table as a reconcile source."""
+    return {
+        "name": name,
+        "format": "jdbc",
+        "url": url,
+        "table": "charges",
+        "key_column": "order_id",
+        "effect_id_column": "charge_id",
+        "effect_time_column": "charged_at",
+        "expects_event_types": ["order.paid"],
+        "compare": {"payload.amount": "amount"},
+    }

@@ -12,6 +12,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from kafka_dedup import tables
+from kafka_dedup.chaos.process import IngestTarget
 from kafka_dedup.config import Config
 from kafka_dedup.kafka import simulator
 from kafka_dedup.kafka.producer import EventProducer
@@ -31,6 +32,17 @@ def ingest_config(base: Config, root: Path, bootstrap: str, topic: str, **kafka:
             checkpoints=str(root / "checkpoints"),
             database=database,
         ),
+    )
+
+
+def ingest_target(config: Config, topic: str) -> IngestTarget:
+    """What `chaos.process.start_ingest` needs to run the CLI on this config's folders."""
+    return IngestTarget(
+        config.kafka.bootstrap_servers,
+        topic,
+        Path(config.storage.warehouse),
+        Path(config.storage.checkpoints),
+        config.storage.database,
     )
 
 

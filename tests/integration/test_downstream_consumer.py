@@ -31,7 +31,13 @@ from kafka_dedup.kafka.producer import Event, EventProducer
 from kafka_dedup.reconcile.context import RunResult
 from kafka_dedup.reconcile.job import run_reconcile
 from tests.integration.test_broker import create_topic
-from tests.reconcile_data import delivery_of, event_row, read_table, write_warehouse
+from tests.reconcile_data import (
+    delivery_of,
+    event_row,
+    jdbc_source,
+    read_table,
+    write_warehouse,
+)
 
 ORDERS = 20
 CRASH_EVERY = 7
@@ -159,20 +165,6 @@ def charge_counts(database: str, url: str | None) -> dict[str, int]:
             return {e: n for e, n in conn.execute(query).fetchall()}
     with psycopg.connect(url) as conn:
         return {e: n for e, n in conn.execute(query).fetchall()}
-
-
-def jdbc_source(name: str, url: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "format": "jdbc",
-        "url": url,
-        "table": "charges",
-        "key_column": "order_id",
-        "effect_id_column": "charge_id",
-        "effect_time_column": "charged_at",
-        "expects_event_types": ["order.paid"],
-        "compare": {"payload.amount": "amount"},
-    }
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import dataclasses
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from kafka_dedup import tables
+from kafka_dedup.chaos import process as chaos_process
 from kafka_dedup.config import Config
 from kafka_dedup.ingest.job import run_ingest
 from kafka_dedup.kafka import publish, simulator
@@ -26,7 +26,10 @@ from tests.integration.ingest_helpers import (
     envelope,
     expected_events,
     expected_state,
+    identities,
     ingest_config,
+    ingest_target,
+    offsets_of,
     read,
     send,
 )
@@ -43,26 +46,10 @@ METRICS_WAIT_S = 600  # a JVM start and two batches on a busy 2-core machine
 
 def start_ingest(config: Config, log: Path, topic: str = TOPIC) -> subprocess.Popen[bytes]:
     """`kafka-dedup ingest` in its own process group, continuous trigger, small batches."""
-    env = {
-        **os.environ,
-        "KAFKA_DEDUP_SPARK__MASTER": "local[2]",
-        "KAFKA_DEDUP_SPARK__SHUFFLE_PARTITIONS": "2",
-        "KAFKA_DEDUP_STORAGE__DATABASE": config.storage.database,
-    }
-    command = [
-        sys.executable, "-m", "kafka_dedup.cli", "ingest",
-        "--bootstrap-servers", config.kafka.bootstrap_servers,
-        "--topics", topic,
-        "--warehouse", config.storage.warehouse,
-        "--checkpoints", config.storage.checkpoints,
-        "--trigger", "1 second",
-        "--max-offsets-per-trigger", str(PER_TRIGGER),
-        "--watermark", WATERMARK,
-    ]  # fmt: skip
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
+    return chaos_process.start_ingest(
+        ingest_target(config, topic), log, "1 second",
+        "--max-offsets-per-trigger", str(PER_TRIGGER), "--watermark", WATERMARK,
+    )  # fmt: skip
 
 
 def wait_for_commits(
@@ -121,12 +108,10 @@ def test_sigterm_then_sigkill_then_restart_matches_manifest(
 
     # 3. restart (available-now) and compare with the ground truth
     run_ingest(spark, config, echo=False)
-    offsets = Counter(
-        (r.topic, r.partition, r.offset) for r in read(spark, config, tables.DELIVERIES)
-    )
+    offsets = offsets_of(spark, config, tables.DELIVERIES)
     assert set(offsets.values()) == {1}
     assert set(offsets) == set(coordinates.values())
-    events = Counter((r.key, r.event_id) for r in read(spark, config, tables.EVENTS))
+    events = identities(spark, config)
     assert set(events.values()) == {1}
     assert set(events) == expected_events(stream, include_late=False)
     state = {r.key: (r.event_id, r.sequence) for r in read(spark, config, tables.ENTITY_STATE)}

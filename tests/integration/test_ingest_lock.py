@@ -7,7 +7,6 @@ writes nothing; a SIGKILLed holder does not block the next run; the tables end e
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -17,7 +16,7 @@ from kafka_dedup.chaos.process import IngestTarget, batches, kill_group, start_i
 from kafka_dedup.config import Config
 from kafka_dedup.ingest.lock import EXIT_LOCKED
 from kafka_dedup.kafka import publish, simulator
-from tests.integration.ingest_helpers import ingest_config, read
+from tests.integration.ingest_helpers import ingest_config, ingest_target, offsets_of
 
 TOPIC = "orders-lock"
 WAIT_S = 180
@@ -61,13 +60,7 @@ def test_a_second_run_is_refused_and_a_killed_holder_does_not_block(
     stream = simulator.generate(120, seed=7, mix=simulator.Mix(late_duplicate=0, late_unique=0))
     coordinates = publish.publish(stream, kafka_bootstrap, TOPIC, (simulator.MAIN,))
     config = ingest_config(base_config, tmp_path, kafka_bootstrap, TOPIC)
-    target = IngestTarget(
-        kafka_bootstrap,
-        TOPIC,
-        Path(config.storage.warehouse),
-        Path(config.storage.checkpoints),
-        config.storage.database,
-    )
+    target = ingest_target(config, TOPIC)
 
     # 1. a run holds the checkpoints; a second one is refused with one line
     first = start_ingest(target, tmp_path / "first.log", "1 second", *INTERVAL)
@@ -93,8 +86,6 @@ def test_a_second_run_is_refused_and_a_killed_holder_does_not_block(
     # 4. a final run catches up; every offset is in deliveries exactly once
     final = start_ingest(target, tmp_path / "final.log", "available-now")
     assert final.wait(timeout=WAIT_S) == 0, (tmp_path / "final.log").read_text()[-3000:]
-    offsets = Counter(
-        (r.topic, r.partition, r.offset) for r in read(spark, config, tables.DELIVERIES)
-    )
+    offsets = offsets_of(spark, config, tables.DELIVERIES)
     assert set(offsets.values()) == {1}
     assert set(offsets) == set(coordinates.values())

@@ -18,7 +18,14 @@ from kafka_dedup.downstream.store import Charge, open_store
 from kafka_dedup.kafka.producer import Event, EventProducer
 from kafka_dedup.reconcile.job import run_reconcile
 from tests.integration.test_broker import create_topic
-from tests.reconcile_data import at, delivery_of, event_row, read_table, write_warehouse
+from tests.reconcile_data import (
+    at,
+    delivery_of,
+    event_row,
+    jdbc_source,
+    read_table,
+    write_warehouse,
+)
 
 EVENTS = [
     event_row("k1", "late", "order.paid", at(22, 10), 10.0, offset=1),
@@ -64,17 +71,7 @@ def test_replay_only_without_any_effect_then_exactly_one_charge_each(
         store.close()
     topic = f"remediation-{uuid.uuid4().hex[:8]}"
     create_topic(kafka_bootstrap, topic, partitions=1)
-    source = {
-        "name": "payments",
-        "format": "jdbc",
-        "url": f"jdbc:sqlite:{database}",
-        "table": "charges",
-        "key_column": "order_id",
-        "effect_id_column": "charge_id",
-        "effect_time_column": "charged_at",
-        "expects_event_types": ["order.paid"],
-        "compare": {"payload.amount": "amount"},
-    }
+    source = jdbc_source("payments", f"jdbc:sqlite:{database}")
     config = apply(
         base_config,
         {

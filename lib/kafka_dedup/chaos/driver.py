@@ -8,11 +8,8 @@ version in the test suite.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import random
-import signal
 import subprocess
 import threading
 import time
@@ -25,7 +22,7 @@ from pyspark.sql import SparkSession
 
 from kafka_dedup.chaos.check import check_tables
 from kafka_dedup.chaos.process import IngestTarget, in_flight, kill_group, planned, start_ingest
-from kafka_dedup.kafka import broker, publish, simulator
+from kafka_dedup.kafka import admin, broker, publish, simulator
 
 WAIT_S = 900.0  # generous: on a busy 2-core machine a Spark start alone can take minutes
 RANDOM_KILL_S = (3.0, 90.0)  # from start-up to well inside the batches
@@ -127,10 +124,8 @@ def _wait(process: subprocess.Popen[bytes], log: Path, until: Any, what: str) ->
 
 def restart_broker(port: int, data_dir: Path, outage_s: float) -> None:
     """SIGKILL the broker JVM, leave it down outage_s, start it again on the same storage."""
-    pid = int((data_dir / broker.PID_FILE).read_text())
-    os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)  # this process started it: reap, or the pid file still looks alive
+    if not broker.kill(data_dir):
+        raise ChaosError(f"no broker running in {data_dir} to kill")
     time.sleep(outage_s)
     broker.start(port, data_dir, timeout_s=120)
 
@@ -182,18 +177,10 @@ def _broker_cycles(plan: Plan) -> set[int]:
     return {1 + int(step * n + step / 2) for n in range(plan.broker_restarts)}
 
 
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[tuple[str, int], int]:
+def end_offsets(bootstrap: str, topic: str) -> dict[tuple[str, int], int]:
     """The log end offset of each partition (what Kafka holds, from offset 0)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kafka-dedup-chaos"})
-    try:
-        return {
-            (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-            for p in range(partitions)
-        }
-    finally:
-        consumer.close()
+    log = admin.topic_logs(bootstrap, [topic])[topic]
+    return {(topic, partition): end for partition, (_, end) in log.offsets.items()}
 
 
 def run(plan: Plan, root: Path, spark: SparkSession) -> dict[str, Any]:
@@ -224,7 +211,7 @@ def run(plan: Plan, root: Path, spark: SparkSession) -> dict[str, Any]:
         final = start_ingest(target, log, "available-now", "--watermark", WATERMARK)
         if final.wait(timeout=WAIT_S) != 0:
             raise ChaosError(f"the final run exited {final.returncode}; see {log}")
-        offsets = end_offsets(target.bootstrap_servers, target.topic, plan.partitions)
+        offsets = end_offsets(target.bootstrap_servers, target.topic)
         checked, failures = check_tables(
             spark, str(target.warehouse), stream, feed.coordinates, offsets
         )

@@ -270,6 +270,19 @@ def stop(data_dir: Path, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     return True
 
 
+def kill(data_dir: Path) -> bool:
+    """SIGKILL the broker, as a crash would (fault injection); False when none was running."""
+    data_dir = data_dir.resolve()
+    pid = _read_pid(data_dir)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)  # when this process started it: reap, or the pid still looks alive
+    (data_dir / PID_FILE).unlink(missing_ok=True)
+    return True
+
+
 def _reap(pid: int) -> None:
     """Collect the exit status when this process is the broker's parent (tests)."""
     with contextlib.suppress(ChildProcessError):
