@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -24,22 +22,8 @@ from kafka_dedup.session import build_session
 
 HERE = Path(__file__).parent
 
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {"cpu": cpu, "cores": os.cpu_count() or 0, "python": platform.python_version()}
-
-
-def commit() -> str:
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    )
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], check=False).returncode != 0
-    return result.stdout.strip() + ("+uncommitted" if dirty else "")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
+from machine import commit, machine  # noqa: E402
 
 
 def table(report: dict[str, Any]) -> list[str]:

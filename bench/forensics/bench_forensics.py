@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,10 @@ from kafka_dedup import tables
 from kafka_dedup.session import build_session
 
 HERE = Path(__file__).parent
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
+from machine import machine  # noqa: E402
+
 DEFAULT_WAREHOUSE = Path("build/bench/forensics-warehouse")
 KAFKA_DEDUP = str(Path(sys.executable).with_name("kafka-dedup"))
 UNIQUE, KEYS, MALFORMED = 900_000, 100_000, 10_000
@@ -191,18 +194,6 @@ def measure(warehouse: Path, runs: int) -> dict[str, object]:
     return results
 
 
-def hardware() -> dict[str, object]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        models = [ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
-        cpu = models[0].split(":", 1)[1].strip() if models else cpu
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
-    return {"cpu": cpu, "cores": os.cpu_count() or 0, "memory_gib": mem_gib,
-            "python": platform.python_version(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}  # fmt: skip
-
-
 def write_results(results: dict[str, object], warehouse: Path) -> None:
     (HERE / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     machine = results["hardware"]
@@ -249,7 +240,9 @@ def main() -> None:
         generate(spark, warehouse)
         spark.stop()
         print(f"generated {warehouse} in {time.monotonic() - started:.0f} s", flush=True)
-    results: dict[str, object] = {"hardware": hardware()}
+    results: dict[str, object] = {
+        "hardware": {**machine(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+    }
     results.update(measure(warehouse, args.runs))
     write_results(results, warehouse)
     print((HERE / "results.md").read_text())

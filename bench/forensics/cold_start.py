@@ -15,13 +15,15 @@ import argparse
 import os
 import resource
 import statistics
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_forensics as bench  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
+from machine import commit  # noqa: E402
 
 DEFAULT_WAREHOUSE = Path("build/bench/forensics-demo-warehouse")
 DEMO_EVENTS, DEMO_KEYS, DEMO_MALFORMED = 3_000, 1_000, 30  # `make demo`: 3,000 events
@@ -74,16 +76,13 @@ def main() -> int:
     runs = [cold_run([*command, "--format", "json"]) for _ in range(args.runs)]
     median = statistics.median(wall for wall, _ in runs)
     cpu_median = statistics.median(cpu for _, cpu in runs)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
     print(f"kafka-dedup {' '.join(command[:4])}: demo-sized warehouse {warehouse}")
     print(f"wall (s): {[round(wall, 3) for wall, _ in runs]}")
     print(f"cpu  (s): {[round(cpu, 3) for _, cpu in runs]}")
     print(f"median: {median:.3f} s wall, {cpu_median:.3f} s cpu (user + system)")
     print(f"limit {LIMIT_S} s: {'ok' if median < LIMIT_S else 'OVER'} (wall)")
     print(
-        f"date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit}, "
+        f"date {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}, "
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
     )
     return 0 if median < LIMIT_S else 1

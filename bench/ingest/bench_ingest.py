@@ -23,9 +23,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import shutil
+import sys
 import tempfile
 import time
 from datetime import date, datetime, timezone
@@ -50,18 +49,8 @@ TOPIC = "bench-orders"
 WARMUP_TOPIC = "bench-warmup"
 WARMUP_EVENTS = 100_000
 
-
-def hardware() -> dict[str, str | int]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
-    return {"cpu": cpu, "cores": os.cpu_count() or 0, "memory_gib": mem_gib,
-            "python": platform.python_version(), "spark": "4.0.1", "delta": "4.0.1"}  # fmt: skip
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
+from machine import machine  # noqa: E402
 
 
 def _kafka_stream(spark: SparkSession, config: Config, topic: str):  # noqa: ANN202
@@ -250,7 +239,7 @@ def main() -> int:
 
         results = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "hardware": hardware(),
+            "hardware": {**machine(), "spark": "4.0.1", "delta": "4.0.1"},
             "records_in_topic": records,
             "unique_events": args.events,
             "produce_seconds": round(produce_s, 1),

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from pyspark.sql import functions as F
 
 from kafka_dedup import config as config_mod
 from kafka_dedup import session, tables
 from kafka_dedup.ingest import offsets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
+from machine import commit  # noqa: E402
 
 
 def main() -> None:
@@ -64,12 +68,9 @@ def main() -> None:
     started = time.monotonic()
     held = offsets.max_offsets(spark, path)
     seconds = time.monotonic() - started
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
     print(
         f"max_offsets over {args.rows} rows, {args.appends} commits, {len(held)} partitions: "
-        f"{seconds:.2f} s ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit}, "
+        f"{seconds:.2f} s ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {commit()}, "
         f"{os.cpu_count()} cores, local[2])"
     )
     spark.stop()

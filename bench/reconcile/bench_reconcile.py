@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -32,21 +31,8 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 TARGET_S = 120.0
 
-
-def hardware() -> dict[str, Any]:
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": mem_gib,
-        "python": platform.python_version(),
-        "load_avg_1m_at_start": os.getloadavg()[0],
-    }
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
+from machine import machine  # noqa: E402
 
 
 def ensure_input(folder: Path, n_events: int, regenerate: bool) -> float:
@@ -179,7 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.events % generate.PLANT_EVERY:
         sys.exit(f"--events must be a multiple of {generate.PLANT_EVERY}")
-    hw = hardware()
+    hw = {**machine(), "load_avg_1m_at_start": os.getloadavg()[0]}
     generate_s = ensure_input(args.folder, args.events, args.regenerate)
     print(f"input ready ({generate_s:.0f} s generating)", file=sys.stderr)
     import duckdb
