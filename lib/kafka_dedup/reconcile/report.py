@@ -10,6 +10,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from kafka_dedup.reconcile.settings import FINDING_TYPES, MALFORMED
+from kafka_dedup.session import is_remote
 
 COLORS = {
     "MISSING": "#d62728",
@@ -41,7 +42,7 @@ def json_text(summary: dict[str, Any]) -> str:
 
 def write_text(spark: SparkSession | None, path: str, text: str) -> str:
     """A local file, or any URI Hadoop can write (s3a://, s3:// on EMR) through Spark's FS."""
-    if "://" not in path or spark is None:
+    if not is_remote(path) or spark is None:
         local = Path(path)
         local.parent.mkdir(parents=True, exist_ok=True)
         local.write_text(text, encoding="utf-8")

@@ -6,11 +6,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from kafka_dedup import tables
 from kafka_dedup.config import ConfigError
+from kafka_dedup.session import absolute
 
 FORMATS = ("delta", "parquet", "json", "csv", "jdbc")
 MISSING, DUPLICATE, ORPHAN, MISMATCH, UNMERGED = (
@@ -124,9 +124,7 @@ REPORTS_FOLDER = "_reports"  # under the warehouse when report_dir is not set
 
 def report_folder(report_dir: str, warehouse: str, run_date: str) -> str:
     """Where a run's report.html and summary.json go: <report_dir or warehouse/_reports>/<date>."""
-    base = report_dir or f"{warehouse.rstrip('/')}/{REPORTS_FOLDER}"
-    if "://" not in base:
-        base = str(Path(base).expanduser().resolve())
+    base = absolute(report_dir or f"{warehouse.rstrip('/')}/{REPORTS_FOLDER}")
     return f"{base.rstrip('/')}/{run_date}"
 
 
