@@ -13,6 +13,7 @@ from kafka_dedup import tables
 from kafka_dedup.ingest.streams import DELIVERIES_QUERY, BatchFigures, BatchLedger
 
 DROPPED_DUPLICATES_METRIC = "numDroppedDuplicateRows"
+RAN_PHASE = "addBatch"  # in durationMs of every batch that ran, even one with no data
 
 
 def _timestamp(text: str | None) -> datetime | None:
@@ -28,6 +29,13 @@ def _state_metrics(progress: Any) -> tuple[int, int]:
         late += int(operator.numRowsDroppedByWatermark or 0)
         removed += int((operator.customMetrics or {}).get(DROPPED_DUPLICATES_METRIC, 0))
     return removed, late
+
+
+def _ran(progress: Any) -> bool:
+    """True for a batch that ran; False for an idle event, which Spark files under the id of
+    the batch to come, with 0 rows and no addBatch time (taking it for that batch would drop
+    the batch's own figures when it runs)."""
+    return RAN_PHASE in (progress.durationMs or {})
 
 
 @dataclass
@@ -58,13 +66,13 @@ class ProgressReporter:
     def poll(self, name: str, query: StreamingQuery) -> None:
         for progress in query.recentProgress:
             key = (name, int(progress.batchId))
-            if key in self.seen:
+            if key in self.seen or not _ran(progress):
                 continue
             figures = self.ledger.pop(*key)
-            if figures is None and int(progress.numInputRows) > 0:
+            if figures is None:
                 continue  # foreachBatch figures not recorded yet: pick it up next poll
             self.seen.add(key)
-            self._record(name, progress, figures or BatchFigures())
+            self._record(name, progress, figures)
 
     def _record(self, name: str, progress: Any, figures: BatchFigures) -> None:
         removed, late = _state_metrics(progress)
