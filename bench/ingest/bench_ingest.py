@@ -35,9 +35,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from kafka_dedup import config as config_mod
-from kafka_dedup import tables
+from kafka_dedup import domain, eventlog, tables
 from kafka_dedup.config import Config
-from kafka_dedup.ingest import merge, parse
+from kafka_dedup.ingest import parse
 from kafka_dedup.ingest.job import run_ingest
 from kafka_dedup.kafka import broker, publish, simulator
 from kafka_dedup.session import build_session
@@ -97,9 +97,9 @@ def floor_extra_writes(spark: SparkSession, warehouse: str, root: Path) -> float
         .where(F.col("parse_error").isNull())
     )
     started = time.monotonic()
-    events_df = merge.to_events(valid_df, merge.MERGED_BY_STREAM)
+    events_df = eventlog.to_events(valid_df, domain.MERGED_BY_STREAM)
     events_df.write.format("delta").save(str(root / "floor-events"))
-    merge.latest_per_key(events_df).write.format("delta").save(str(root / "floor-state"))
+    eventlog.latest_per_key(events_df).write.format("delta").save(str(root / "floor-state"))
     return time.monotonic() - started
 
 
@@ -175,7 +175,7 @@ def merge_seconds(spark: SparkSession, warehouse: str, table_rows: int) -> float
     batch_df = synthetic_events(spark, MERGE_BATCH, last_day, "batch").persist()
     batch_df.count()
     started = time.monotonic()
-    merge.merge_events(DeltaTable.forPath(spark, path), batch_df, [last_day])
+    eventlog.merge_events(DeltaTable.forPath(spark, path), batch_df, [last_day])
     elapsed = time.monotonic() - started
     batch_df.unpersist()
     return elapsed

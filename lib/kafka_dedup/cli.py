@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from kafka_dedup import __version__
+from kafka_dedup import __version__, log
 from kafka_dedup.errors import UserError
 
 # name -> one-line help. Each kafka_dedup.commands.<name> module defines add_arguments(parser)
@@ -45,6 +45,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         metavar="FILE",
         help="TOML config file (defaults < file < KAFKA_DEDUP_* env < flags)",
     )
+    _add_output_flags(parser, default=None)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = _chosen(argv)
     for name, summary in COMMANDS.items():
@@ -58,9 +59,27 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         sub.add_argument(
             "--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML config file"
         )
+        _add_output_flags(sub, default=argparse.SUPPRESS)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser
+
+
+def _add_output_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    """--quiet/--verbose/--log-json, accepted before or after the sub-command."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-q", "--quiet", action="store_const", const=log.QUIET, dest="verbosity",
+        default=default, help="only warnings and errors on stderr (no progress lines)",
+    )  # fmt: skip
+    group.add_argument(
+        "-v", "--verbose", action="store_const", const=log.VERBOSE, dest="verbosity",
+        default=default, help="debug messages too",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-json", action="store_true", default=default,
+        help="messages on stderr as JSON lines (time, level, logger, message, fields)",
+    )  # fmt: skip
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -71,13 +90,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the sub-command, and turn known errors into one line and an exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
+    log.setup(args.verbosity or log.NORMAL, bool(args.log_json))
+    logger = log.get(f"commands.{args.command}")
     try:
         return int(args.run(args) or 0)
     except UserError as exc:
-        print(f"kafka-dedup {args.command}: error: {exc}", file=sys.stderr)
+        logger.error(f"kafka-dedup {args.command}: error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"kafka-dedup {args.command}: interrupted", file=sys.stderr)
+        logger.error(f"kafka-dedup {args.command}: interrupted")
         return 130
 
 

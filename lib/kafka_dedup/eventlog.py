@@ -1,32 +1,22 @@
-"""Idempotent MERGEs of valid deliveries into `events` (insert-only) and `entity_state`."""
+"""The event log's MERGEs: valid deliveries into `events` (insert-only) and `entity_state`.
+
+Shared by the streaming ingest and the nightly reconcile (which repairs UNMERGED events).
+Idempotent by themselves: a replayed batch finds its rows in events, and entity_state only
+moves to strictly newer versions.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
 from delta.tables import DeltaTable
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from kafka_dedup import tables
+from kafka_dedup import domain, tables
 
-TXN_APP_ID_CONF = "spark.databricks.delta.write.txnAppId"
-TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
 MIN_LONG = -(2**63)
-MERGED_BY_STREAM = "stream"
-MERGED_BY_RECONCILE = "reconcile"
-FIRST_SEEN_ORDER = ("kafka_timestamp", "topic", "partition", "offset")
-
-
-@dataclass(frozen=True)
-class Txn:
-    """Delta idempotent-write identity: a re-run with the same (app_id, version) is skipped."""
-
-    app_id: str
-    version: int
 
 
 @dataclass(frozen=True)
@@ -37,24 +27,9 @@ class MergeCounts:
     state_updates: int = 0
 
 
-@contextmanager
-def idempotent(spark: SparkSession, txn: Txn | None) -> Iterator[None]:
-    """Set Delta's txnAppId/txnVersion for the writes inside, so a replayed batch is a no-op."""
-    if txn is None:
-        yield
-        return
-    spark.conf.set(TXN_APP_ID_CONF, txn.app_id)
-    spark.conf.set(TXN_VERSION_CONF, str(txn.version))
-    try:
-        yield
-    finally:
-        spark.conf.unset(TXN_APP_ID_CONF)
-        spark.conf.unset(TXN_VERSION_CONF)
-
-
 def dedup_batch(valid_df: DataFrame) -> DataFrame:
     """One row per (key, event_id) inside a batch: the first-seen copy."""
-    first_seen = Window.partitionBy("key", "event_id").orderBy(*FIRST_SEEN_ORDER)
+    first_seen = Window.partitionBy(*domain.IDENTITY).orderBy(*domain.FIRST_SEEN_ORDER)
     return (
         valid_df.withColumn("_copy", F.row_number().over(first_seen))
         .where(F.col("_copy") == 1)
@@ -135,11 +110,29 @@ def merge_events(events: DeltaTable, events_df: DataFrame, event_dates: list[dat
     return _affected(metrics_df, "num_inserted_rows")
 
 
+def filter_newer(latest_df: DataFrame, state_df: DataFrame) -> DataFrame:
+    """The candidates that would change entity_state: a new key or a strictly newer version.
+
+    Filtering before the MERGE keeps a replayed batch from touching the table at all: Delta
+    rewrites every file holding a matched key even when the update condition is false."""
+    current_df = state_df.select("key", "sequence", "event_time")
+    is_new_key = F.col("t.key").isNull()
+    return (
+        latest_df.alias("s")
+        .join(current_df.alias("t"), F.col("s.key") == F.col("t.key"), how="left")
+        .where(is_new_key | is_newer_version())
+        .select("s.*")
+    )
+
+
 def merge_entity_state(state: DeltaTable, latest_df: DataFrame) -> int:
-    """Move each key to a strictly newer version; never back, and a replay changes nothing."""
+    """Move each key to a strictly newer version; never back, and a replay commits nothing."""
+    newer_df = filter_newer(latest_df, state.toDF()).localCheckpoint(eager=True)
+    if newer_df.isEmpty():
+        return 0
     metrics_df = (
         state.alias("t")
-        .merge(latest_df.alias("s"), "t.key = s.key")
+        .merge(newer_df.alias("s"), "t.key = s.key")
         .whenMatchedUpdateAll(condition=is_newer_version())
         .whenNotMatchedInsertAll()
         .execute()
@@ -147,23 +140,23 @@ def merge_entity_state(state: DeltaTable, latest_df: DataFrame) -> int:
     return _affected(metrics_df, "num_affected_rows")
 
 
-def merge_deliveries(
-    spark: SparkSession,
-    warehouse: str,
-    database: str,
-    deliveries_df: DataFrame,
-    merged_by: str,
-    txn: Txn | None = None,
-    create_tables: bool = True,
-    unique_input: bool = False,
-) -> MergeCounts:
-    """Merge valid deliveries (deliveries columns) into events and entity_state, idempotently.
+def filter_valid(deliveries_df: DataFrame) -> DataFrame:
+    """The deliveries that parsed (quarantined ones never reach the event log)."""
+    return deliveries_df.where(F.col("parse_error").isNull())
 
-    unique_input=True: the caller guarantees one row per (key, event_id) (the stream's
-    dedup operator does), so the in-batch dedup is skipped. create_tables=False skips the
-    existence checks when the caller created the tables already."""
-    valid_df = deliveries_df.where(F.col("parse_error").isNull())
-    unique_df = valid_df if unique_input else dedup_batch(valid_df)
+
+def merge_deliveries(
+    events: DeltaTable, state: DeltaTable, deliveries_df: DataFrame, merged_by: str
+) -> MergeCounts:
+    """Merge deliveries (deliveries columns, any number of copies per event) into the log."""
+    return merge_unique(events, state, dedup_batch(filter_valid(deliveries_df)), merged_by)
+
+
+def merge_unique(
+    events: DeltaTable, state: DeltaTable, unique_df: DataFrame, merged_by: str
+) -> MergeCounts:
+    """Merge valid deliveries already one row per (key, event_id) (as the stream's dedup
+    operator leaves them) into events and entity_state."""
     # Computed once: the source may be a micro-batch whose every re-run would execute the
     # streaming dedup operator again.
     events_df = to_events(unique_df, merged_by).localCheckpoint(eager=True)
@@ -172,12 +165,6 @@ def merge_deliveries(
         return MergeCounts()
     event_dates = sorted(row.event_date for row in per_date)
     unique = sum(row["count"] for row in per_date)
-    if create_tables:
-        tables.ensure_table(spark, warehouse, database, tables.EVENTS)
-        tables.ensure_table(spark, warehouse, database, tables.ENTITY_STATE)
-    events = DeltaTable.forPath(spark, tables.location(warehouse, tables.EVENTS))
-    state = DeltaTable.forPath(spark, tables.location(warehouse, tables.ENTITY_STATE))
-    with idempotent(spark, txn):
-        inserted = merge_events(events, events_df, event_dates)
-        state_updates = merge_entity_state(state, latest_per_key(events_df))
+    inserted = merge_events(events, events_df, event_dates)
+    state_updates = merge_entity_state(state, latest_per_key(events_df))
     return MergeCounts(unique, inserted, unique - inserted, state_updates)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
-from kafka_dedup import tables
-from kafka_dedup.ingest import merge
+from kafka_dedup import domain, eventlog, tables
+from kafka_dedup.warehouse import Warehouse
 
 T0 = dt.datetime(2026, 11, 25, 10, 0)
 
@@ -28,13 +28,13 @@ def test_dedup_batch_keeps_the_first_seen_copy(spark: SparkSession) -> None:
         spark,
         [(5, "k1", "e1", 1, T0, None), (2, "k1", "e1", 1, T0, None), (3, "k2", "e1", 1, T0, None)],
     )
-    rows = sorted((r.key, r.event_id, r.offset) for r in merge.dedup_batch(batch_df).collect())
+    rows = sorted((r.key, r.event_id, r.offset) for r in eventlog.dedup_batch(batch_df).collect())
     assert rows == [("k1", "e1", 2), ("k2", "e1", 3)]
 
 
 def test_latest_per_key_orders_by_sequence_then_time_with_null_lowest(spark: SparkSession) -> None:
     later = T0 + dt.timedelta(minutes=5)
-    events_df = merge.to_events(
+    events_df = eventlog.to_events(
         deliveries(
             spark,
             [
@@ -46,14 +46,20 @@ def test_latest_per_key_orders_by_sequence_then_time_with_null_lowest(spark: Spa
                 (6, "k3", "f", 1, later, None),  # same version, later time wins
             ],
         ),
-        merge.MERGED_BY_STREAM,
+        domain.MERGED_BY_STREAM,
     )
-    rows = sorted((r.key, r.event_id) for r in merge.latest_per_key(events_df).collect())
+    rows = sorted((r.key, r.event_id) for r in eventlog.latest_per_key(events_df).collect())
     assert rows == [("k1", "a"), ("k2", "d"), ("k3", "f")]
 
 
 def test_merges_are_idempotent_and_never_go_back(spark: SparkSession, tmp_path: Path) -> None:
-    warehouse, database = str(tmp_path), "merge_unit"
+    lake = Warehouse(str(tmp_path), "merge_unit", spark)
+    lake.ensure(tables.EVENTS, tables.ENTITY_STATE)
+    events, state = lake.table(tables.EVENTS), lake.table(tables.ENTITY_STATE)
+
+    def merge_batch(batch_df: DataFrame) -> eventlog.MergeCounts:
+        return eventlog.merge_deliveries(events, state, batch_df, domain.MERGED_BY_STREAM)
+
     first = deliveries(
         spark,
         [
@@ -62,23 +68,24 @@ def test_merges_are_idempotent_and_never_go_back(spark: SparkSession, tmp_path: 
             (3, "bad", None, None, None, "x"),
         ],
     )
-    counts = merge.merge_deliveries(spark, warehouse, database, first, "stream", merge.Txn("t", 0))
-    assert counts == merge.MergeCounts(2, 2, 0, 1)
-    # the same batch id again (a re-run after a crash) is skipped by Delta
-    merge.merge_deliveries(spark, warehouse, database, first, "stream", merge.Txn("t", 0))
+    assert merge_batch(first) == eventlog.MergeCounts(2, 2, 0, 1)
+    versions = (events.history(1).first().version, state.history(1).first().version)
+    # the same batch again (a re-run after a crash): every row is caught, and Delta commits
+    # nothing, so neither table gets a new version
+    assert merge_batch(first) == eventlog.MergeCounts(2, 0, 2, 0)
+    assert (events.history(1).first().version, state.history(1).first().version) == versions
     # a replay of version 1, an exact replay of 3, and a genuinely new version 2 (older)
     second = deliveries(
         spark,
         [(4, "k1", "a", 1, T0, None), (5, "k1", "b", 3, T0, None), (6, "k1", "c", 2, T0, None)],
     )
-    counts = merge.merge_deliveries(spark, warehouse, database, second, "stream", merge.Txn("t", 1))
+    counts = merge_batch(second)
     assert (counts.inserted, counts.duplicates_caught_by_merge, counts.state_updates) == (1, 2, 0)
 
-    events = spark.read.format("delta").load(tables.location(warehouse, tables.EVENTS))
-    assert sorted((r.key, r.event_id, r.offset) for r in events.collect()) == [
+    assert sorted((r.key, r.event_id, r.offset) for r in lake.read(tables.EVENTS).collect()) == [
         ("k1", "a", 1),
         ("k1", "b", 2),
         ("k1", "c", 6),
     ]
-    state = spark.read.format("delta").load(tables.location(warehouse, tables.ENTITY_STATE))
-    assert [(r.key, r.event_id, r.sequence) for r in state.collect()] == [("k1", "b", 3)]
+    rows = [(r.key, r.event_id, r.sequence) for r in lake.read(tables.ENTITY_STATE).collect()]
+    assert rows == [("k1", "b", 3)]

@@ -19,6 +19,7 @@ import dataclasses
 import json
 from datetime import date, datetime, timezone
 
+from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.errors import UserError
 from kafka_dedup.reconcile import report, settings
@@ -42,7 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remediation-topic", help="publish one message per finding to this topic")
     parser.add_argument("--bootstrap-servers", help="Kafka HOST:PORT list for remediation")
     parser.add_argument("--json", action="store_true", help="print the JSON summary, not a table")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def parse_date(text: str) -> date:
@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from kafka_dedup.session import build_session
 
     spark = build_session(config)
-    result = run_reconcile(spark, config, run_date, as_of, parsed, quiet=args.quiet)
+    quiet = args.verbosity == log.QUIET
+    result = run_reconcile(spark, config, run_date, as_of, parsed, quiet=quiet)
     if args.json:
         print(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
     else:

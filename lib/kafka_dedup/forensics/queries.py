@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kafka_dedup.domain import MERGED_BY_RECONCILE
 from kafka_dedup.forensics.engine import Engine
 from kafka_dedup.forensics.output import Report, Section
 from kafka_dedup.forensics.views import (
@@ -10,7 +11,6 @@ from kafka_dedup.forensics.views import (
     DUPLICATES,
     PRODUCER_RETRY,
 )
-from kafka_dedup.ingest.merge import MERGED_BY_RECONCILE
 
 SUMMARY_COPIES = "summary_copies"
 TOP_DUPLICATES = "top_duplicates"

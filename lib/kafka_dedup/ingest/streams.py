@@ -12,10 +12,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
-from kafka_dedup import tables
+from kafka_dedup import domain, eventlog, tables
 from kafka_dedup.config import Config
-from kafka_dedup.ingest import merge, offsets, parse
+from kafka_dedup.ingest import offsets, parse
 from kafka_dedup.session import absolute
+from kafka_dedup.warehouse import Warehouse
 
 INGEST_TABLES = (
     tables.DELIVERIES,
@@ -167,14 +168,12 @@ def merge_events_batch(config: Config, ledger: BatchLedger) -> Callable[[DataFra
 
     def write(batch_df: DataFrame, batch_id: int) -> None:
         # dropDuplicatesWithinWatermark already leaves one row per (key, event_id) in a batch.
-        counts = merge.merge_deliveries(
-            batch_df.sparkSession,
-            warehouse,
-            config.storage.database,
+        lake = Warehouse(warehouse, config.storage.database, batch_df.sparkSession)
+        counts = eventlog.merge_unique(
+            lake.table(tables.EVENTS),
+            lake.table(tables.ENTITY_STATE),
             batch_df,
-            merge.MERGED_BY_STREAM,
-            create_tables=False,
-            unique_input=True,
+            domain.MERGED_BY_STREAM,
         )
         ledger.put(
             EVENTS_QUERY,

@@ -8,10 +8,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from kafka_dedup import tables
+from kafka_dedup import domain, eventlog, tables
 from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
-from kafka_dedup.ingest.merge import MERGED_BY_RECONCILE, merge_deliveries
 from kafka_dedup.reconcile import (
     classify,
     judge,
@@ -24,6 +23,7 @@ from kafka_dedup.reconcile import (
 from kafka_dedup.reconcile.context import Progress, Run, RunResult, read_events
 from kafka_dedup.reconcile.judge import BROADCAST_ROWS
 from kafka_dedup.reconcile.settings import UNMERGEABLE, Settings, Source, parse
+from kafka_dedup.warehouse import Warehouse
 
 
 class MissingTableError(UserError):
@@ -56,12 +56,13 @@ def reconcile_unmerged(run: Run) -> tuple[int, int]:
     if count == 0:
         return 0, 0
     run.progress.step(f"merging {count} UNMERGED events into events and entity_state")
-    counts = merge_deliveries(
-        run.spark,
-        run.warehouse,
-        run.database,
+    lake = Warehouse(run.warehouse, run.database, run.spark)
+    lake.ensure(tables.EVENTS, tables.ENTITY_STATE)
+    counts = eventlog.merge_deliveries(
+        lake.table(tables.EVENTS),
+        lake.table(tables.ENTITY_STATE),
         unmerged.select_deliveries_of(valid_df, found_df, broadcast=count <= BROADCAST_ROWS),
-        MERGED_BY_RECONCILE,
+        domain.MERGED_BY_RECONCILE,
     )
     return count, counts.inserted
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from kafka_dedup.ingest.merge import FIRST_SEEN_ORDER
+from kafka_dedup.domain import FIRST_SEEN_ORDER
 from kafka_dedup.reconcile.settings import UNMERGED, describe
 
 IDENTITY = ["key", "event_id"]
