@@ -35,12 +35,25 @@ class JsonLines(logging.Formatter):
         return json.dumps(body, default=str)
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to sys.stderr as it is at each message: a test runner swaps it per test, and a
+    handler holding the stream of set-up time would write into a closed capture."""
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: IO[str]) -> None:
+        pass
+
+
 def setup(verbosity: int = NORMAL, json_lines: bool = False, stream: IO[str] | None = None) -> None:
     """Route the project's messages to `stream` (stderr) at the level `verbosity` asks for."""
     logger = logging.getLogger(ROOT)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _CurrentStderr()
     handler.setFormatter(JsonLines() if json_lines else logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(LEVELS[max(QUIET, min(VERBOSE, verbosity))])
