@@ -32,7 +32,7 @@ def test_design_example_parses_from_a_config_file(tmp_path: Path) -> None:
         DESIGN_EXAMPLE + '\n[[reconcile.sources]]\nname = "mails"\nformat = "jdbc"\n'
         'url = "jdbc:sqlite:/tmp/mails.db"\ntable = "sent"\n'
     )
-    parsed = settings.parse(config_mod.load(file, environ={}).reconcile)
+    parsed = config_mod.load(file, environ={}).reconcile
     assert parsed.sources == (
         Source(
             name="payments",
