@@ -9,15 +9,16 @@ from dataclasses import field
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, model_validator
 from pydantic.dataclasses import dataclass
 
 from kafka_dedup.config.durations import describe, parse_duration
 from kafka_dedup.config.errors import ConfigError, InvalidValueError, unknown_key
-from kafka_dedup.config.sections import Table, Whole, at_least
+from kafka_dedup.config.sections import Table, Whole, at_least, check
 from kafka_dedup.domain import DEFAULT_THRESHOLDS
 
 FORMATS = ("delta", "parquet", "json", "csv", "jdbc")
+KINDS = ", ".join(FORMATS)
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 PAYLOAD_PREFIX = "payload."
 # Unlike the other sections, strings here are never taken from numbers: a source's name,
@@ -58,37 +59,14 @@ def _event_types(value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in items if v.strip())
 
 
-def _tolerance(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise InvalidValueError("expected a number >= 0", value)
-    return float(value)
-
-
-def _name(value: str) -> str:
-    if not NAME_RE.match(value):
-        raise InvalidValueError("expected a name like 'payments'", value)
-    return value
-
-
-def _format(value: Any) -> Any:
-    text = value.strip().lower() if isinstance(value, str) else value
-    if text not in FORMATS:
-        raise InvalidValueError(f"expected one of {', '.join(FORMATS)}", text)
-    return text
-
-
-def _event_id_column(value: str) -> str:
-    if not value:
-        raise InvalidValueError("must name the column holding event_id")
-    return value
-
-
 @dataclass(frozen=True, config=STRICT)
 class Source:
     """One downstream service's side effects: where they are and how to match them to events."""
 
-    name: Annotated[str, AfterValidator(_name)]
-    format: Annotated[str, BeforeValidator(_format)]
+    name: Annotated[str, check(NAME_RE.match, "expected a name like 'payments'")]
+    format: Annotated[
+        str, AfterValidator(str.lower), check(FORMATS.__contains__, f"expected one of {KINDS}")
+    ]
     path: str = ""
     url: str = ""
     table: str = ""
@@ -97,7 +75,9 @@ class Source:
     password: str = ""
     password_env: str = ""
     options: Table = field(default_factory=dict)
-    event_id_column: Annotated[str, AfterValidator(_event_id_column)] = "event_id"
+    event_id_column: Annotated[str, check(bool, "must name the column holding event_id")] = (
+        "event_id"
+    )
     key_column: str = ""
     effect_id_column: str = ""
     effect_time_column: str = ""
@@ -105,7 +85,7 @@ class Source:
     effects_per_event: Annotated[Whole, at_least(1)] = 1
     # (event field, effect column)
     compare: Annotated[tuple[tuple[str, str], ...], BeforeValidator(_compare)] = ()
-    tolerance: Annotated[float, BeforeValidator(_tolerance)] = 0.005
+    tolerance: Annotated[float, Strict(), check(lambda x: x >= 0, "expected a number >= 0")] = 0.005
 
     @model_validator(mode="before")
     @classmethod
