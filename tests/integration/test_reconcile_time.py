@@ -178,7 +178,7 @@ def test_malformed_effects_and_stale_unmerged_deliveries_alert(
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "part-0.json").write_text("\n".join(json.dumps(b) for b in bad))
     sources = [
-        *config.reconcile["sources"],
+        *config.reconcile.sources,
         {
             "name": "bad",
             "format": "json",
@@ -188,7 +188,7 @@ def test_malformed_effects_and_stale_unmerged_deliveries_alert(
             "effect_time_column": "charged_at",
         },
     ]
-    config = apply(config, {"reconcile": {**config.reconcile, "sources": sources}}, "test")
+    config = apply(config, {"reconcile": {"sources": sources}}, "test")
 
     result = reconcile(spark, config, 25, at(27, 0))
     assert result.exit_code == 3
@@ -211,7 +211,7 @@ def test_report_and_summary_go_to_s3_when_report_dir_is_a_uri(
     config = setup(spark, base_config, tmp_path, events, [("c1", "ok", "k1", 10.0, at(25, 10))])
     config = apply(
         with_s3(config, moto_endpoint),
-        {"reconcile": {**config.reconcile, "report_dir": f"s3a://{bucket}/reports"}},
+        {"reconcile": {"report_dir": f"s3a://{bucket}/reports"}},
         "test",
     )
     configure_s3a(spark, config)

@@ -1,12 +1,16 @@
 """Config precedence (defaults < file < env < flags) and one-line errors for bad values."""
 
+import dataclasses
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from kafka_dedup import config as config_mod
 from kafka_dedup.cli import main
-from kafka_dedup.config import ConfigError
+from kafka_dedup.config import Config, ConfigError, duration_seconds, parse_duration
+from kafka_dedup.reconcile import settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -119,3 +123,69 @@ def test_cli_prints_one_line_and_exits_2(
     err = capsys.readouterr().err
     assert code == 2
     assert err == "kafka-dedup broker: error: broker.port = 70000: expected 1-65535\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1 hour", timedelta(hours=1)),
+        ("90 minutes", timedelta(minutes=90)),
+        ("2 days", timedelta(days=2)),
+        ("1 day", timedelta(days=1)),
+        (" 30 seconds ", timedelta(seconds=30)),
+        ("500 milliseconds", timedelta(milliseconds=500)),
+    ],
+)
+def test_one_duration_grammar_for_ingest_reconcile_forensics_and_lock(
+    text: str, expected: timedelta
+) -> None:
+    from kafka_dedup.forensics import gaps
+
+    assert parse_duration(text) == expected
+    assert config_mod.load(environ={"KAFKA_DEDUP_INGEST__WATERMARK": text}).ingest.watermark == text
+    assert settings.parse({"grace": text}).grace == expected
+    assert gaps.duration_ms(text) == expected.total_seconds() * 1000
+    assert duration_seconds(text) == expected.total_seconds()
+
+
+@pytest.mark.parametrize("text", ["1.5 hours", "1h", "hour", "1 week", "", "-1 hour", "1 hour 5"])
+def test_a_form_outside_the_grammar_is_refused_everywhere(text: str) -> None:
+    from kafka_dedup.forensics import gaps
+
+    with pytest.raises(ConfigError, match="expected a delay like"):
+        config_mod.load(environ={"KAFKA_DEDUP_INGEST__MAX_FUTURE_SKEW": text})
+    with pytest.raises(ConfigError, match=r"^reconcile\.lookback = .*: expected a duration like"):
+        settings.parse({"lookback": text})
+    with pytest.raises(ConfigError, match="expected a duration like"):
+        gaps.duration_ms(text)
+
+
+def test_option_tables_keep_toml_scalars_as_text(tmp_path: Path) -> None:
+    # Spark and Kafka options are text; TOML lets people write them as booleans and numbers
+    path = write(
+        tmp_path,
+        '[spark.conf]\n"spark.ui.enabled" = false\n"spark.sql.shuffle.partitions" = 8\n'
+        '[kafka.options]\n"kafka.fetch.max.wait.ms" = 500\n',
+    )
+    config = config_mod.load(path, environ={})
+    assert config.spark.conf == {"spark.ui.enabled": "False", "spark.sql.shuffle.partitions": "8"}
+    assert config.kafka.options == {"kafka.fetch.max.wait.ms": "500"}
+
+
+def test_replace_validates_and_types_what_it_is_given() -> None:
+    # callers build test and demo configs with dataclasses.replace: it must type values too
+    config = dataclasses.replace(Config(), reconcile={"report_dir": "out", "lookback": "2 days"})
+    assert (config.reconcile.report_dir, config.reconcile.lookback) == ("out", timedelta(days=2))
+    assert dataclasses.replace(config.kafka, topics="a, b").topics == ("a", "b")
+    with pytest.raises(ValidationError):
+        dataclasses.replace(config.broker, port=0)
+
+
+def test_reconcile_cannot_come_from_the_environment() -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_mod.load(environ={"KAFKA_DEDUP_RECONCILE__LOOKBACK": "2 days"})
+    assert str(raised.value) == (
+        "environment variable KAFKA_DEDUP_RECONCILE__LOOKBACK: unknown section 'reconcile'; "
+        "expected KAFKA_DEDUP_<SECTION>__<KEY> with SECTION one of SPARK, KAFKA, STORAGE, "
+        "INGEST, BROKER, S3, AWS"
+    )

@@ -6,9 +6,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from kafka_dedup import config as config_mod
-from kafka_dedup.config import ConfigError
+from kafka_dedup.config import Config, ConfigError, to_table, tomllib
 from kafka_dedup.reconcile import settings
 from kafka_dedup.reconcile.settings import Settings, Source
 
@@ -32,7 +33,7 @@ def test_design_example_parses_from_a_config_file(tmp_path: Path) -> None:
         DESIGN_EXAMPLE + '\n[[reconcile.sources]]\nname = "mails"\nformat = "jdbc"\n'
         'url = "jdbc:sqlite:/tmp/mails.db"\ntable = "sent"\n'
     )
-    parsed = settings.parse(config_mod.load(file, environ={}).reconcile)
+    parsed = config_mod.load(file, environ={}).reconcile
     assert parsed.sources == (
         Source(
             name="payments",
@@ -125,3 +126,32 @@ def test_bad_settings_fail_with_one_line(raw: dict, message: str) -> None:
         settings.parse(raw)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_typed_reconcile_round_trips_through_the_toml_it_writes() -> None:
+    # the job-run config file is written from config.reconcile: reading it back gives it again
+    parsed = settings.parse(
+        {
+            "lookback": "36 hours",
+            "grace": "500 milliseconds",
+            "thresholds": {"missing": -1, "DUPLICATE": 2},
+            "sources": [
+                {**BASE, "compare": {"payload.amount": "amount"}, "options": {"mergeSchema": 1}},
+                {"name": "mails", "format": "jdbc", "url": "jdbc:sqlite:/m", "query": "select 1"},
+            ],
+        }
+    )
+    table = to_table(parsed)
+    assert table["thresholds"] == {"MISSING": -1, "DUPLICATE": 2}
+    assert table["sources"][1] == {
+        "name": "mails", "format": "jdbc", "url": "jdbc:sqlite:/m", "query": "select 1"
+    }  # fmt: skip
+    text = tomli_w.dumps({"reconcile": table})
+    assert config_mod.apply(Config(), tomllib.loads(text), "the test").reconcile == parsed
+    assert to_table(Settings()) == {}
+
+
+def test_a_source_without_a_name_says_so() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings.parse({"sources": [{"format": "csv", "path": "x"}]})
+    assert str(caught.value) == "reconcile.sources[0].name: required"

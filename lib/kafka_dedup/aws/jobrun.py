@@ -144,7 +144,7 @@ def report_folder(job_run: dict[str, Any], config: Config, warehouse: str) -> st
         day = previous_day(scheduled)
     if day is None:
         return None
-    report_dir = str(config.reconcile.get("report_dir", ""))
+    report_dir = config.reconcile.report_dir
     return settings.report_folder(report_dir, _argument(arguments, "--warehouse") or warehouse, day)
 
 

@@ -22,7 +22,7 @@ from datetime import date, datetime, timezone
 from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.errors import UserError
-from kafka_dedup.reconcile import report, settings
+from kafka_dedup.reconcile import report
 
 FLAGS = {"warehouse": ("storage", "warehouse"), "bootstrap_servers": ("kafka", "bootstrap_servers")}
 
@@ -65,9 +65,10 @@ def parse_as_of(text: str | None) -> datetime | None:
 def run(args: argparse.Namespace) -> int:
     config = load_config(args, FLAGS)
     run_date, as_of = parse_date(args.date), parse_as_of(args.as_of)
-    parsed = settings.parse(config.reconcile)
     overrides = {"report_dir": args.report_dir, "remediation_topic": args.remediation_topic}
-    parsed = dataclasses.replace(parsed, **{k: v for k, v in overrides.items() if v is not None})
+    parsed = dataclasses.replace(
+        config.reconcile, **{k: v for k, v in overrides.items() if v is not None}
+    )
 
     from kafka_dedup.reconcile.job import run_reconcile
     from kafka_dedup.session import build_session

@@ -22,7 +22,7 @@ from kafka_dedup.reconcile import (
 )
 from kafka_dedup.reconcile.context import Progress, Run, RunResult, read_events
 from kafka_dedup.reconcile.judge import BROADCAST_ROWS
-from kafka_dedup.reconcile.settings import UNMERGEABLE, Settings, Source, parse
+from kafka_dedup.reconcile.settings import UNMERGEABLE, Settings, Source
 from kafka_dedup.warehouse import Warehouse
 
 
@@ -129,7 +129,7 @@ def run_reconcile(
     run = Run(
         spark=spark,
         config=config,
-        settings=settings or parse(config.reconcile),
+        settings=settings or config.reconcile,
         run_date=run_date,
         as_of=as_of or datetime.now(timezone.utc),
         progress=Progress(run_date, quiet),
