@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
 from kafka_dedup import tables
+from kafka_dedup.reconcile import classify, sources
+from kafka_dedup.reconcile.settings import Source, parse_source
+from kafka_dedup.warehouse import Warehouse
 
 UTC = timezone.utc
+DATABASE = "reconcile_test"
+EFFECTS_SCHEMA = (
+    "charge_id string, event_id string, order_id string, amount string, charged_at string"
+)
+PAYMENTS = {
+    "name": "payments",
+    "format": "parquet",
+    "path": "unused",
+    "key_column": "order_id",
+    "effect_id_column": "charge_id",
+    "effect_time_column": "charged_at",
+    "expects_event_types": ["order.paid"],
+    "compare": {"payload.amount": "amount"},
+}
 
 
 def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
@@ -97,21 +114,21 @@ def write_warehouse(
     deliveries: list[tuple[Any, ...]],
 ) -> None:
     """Write `events` (partitioned like ingest does) and `deliveries` as Delta tables."""
+    lake = Warehouse(str(warehouse), DATABASE)  # paths only: the tables are not registered
     events_df = spark.createDataFrame(events, tables.EVENTS_SCHEMA)
     (
         events_df.write.format("delta")
         .partitionBy("event_date")
         .mode("overwrite")
-        .save(tables.location(str(warehouse), tables.EVENTS))
+        .save(lake.location(tables.EVENTS))
     )
     deliveries_df = spark.createDataFrame(deliveries, tables.DELIVERIES_SCHEMA)
-    deliveries_df.write.format("delta").mode("overwrite").save(
-        tables.location(str(warehouse), tables.DELIVERIES)
-    )
+    deliveries_df.write.format("delta").mode("overwrite").save(lake.location(tables.DELIVERIES))
 
 
 def read_table(spark: SparkSession, warehouse: Path, name: str) -> DataFrame:
-    return spark.read.format("delta").load(tables.location(str(warehouse), name))
+    """A warehouse table as written."""
+    return Warehouse(str(warehouse), DATABASE, spark).read(name)
 
 
 def jdbc_source(name: str, url: str) -> dict[str, Any]:
@@ -127,3 +144,25 @@ def jdbc_source(name: str, url: str) -> dict[str, Any]:
         "expects_event_types": ["order.paid"],
         "compare": {"payload.amount": "amount"},
     }
+
+
+def classify_rows(
+    spark: SparkSession,
+    events: list[tuple[Any, ...]],
+    effects: list[tuple[Any, ...]],
+    source: Source | None = None,
+    as_of: datetime | None = None,
+    day: datetime | None = None,
+) -> DataFrame:
+    """Events and raw effect rows (EFFECTS_SCHEMA) -> classified findings of the run of `day`
+    (default 2026-11-25, as of two days later), everything in view."""
+    source = source or parse_source(0, PAYMENTS)
+    day = day or at(25, 0)
+    events_df = spark.createDataFrame(events, tables.EVENTS_SCHEMA)
+    raw_df = spark.createDataFrame(effects, EFFECTS_SCHEMA)
+    effects_df = sources.normalize_effects(raw_df, source).where("malformed IS NULL")
+    grouped_df = classify.group_by_event(events_df, effects_df, source)
+    rule = classify.Rule(
+        source, day, day + timedelta(days=1), as_of or at(27, 0), timedelta(hours=1)
+    )
+    return classify.classify(grouped_df, rule)

@@ -17,11 +17,13 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from kafka_dedup import tables
+from kafka_dedup import domain, tables
+from kafka_dedup.warehouse import Warehouse
 
 BENCH_DAY = date(2026, 11, 25)
 PLANT_EVERY = 500
-MISSING, DUPLICATE, MISMATCH, UNMERGED = 0, 1, 2, 3
+# which discrepancy an event plants (plant = id % PLANT_EVERY)
+PLANT_MISSING, PLANT_DUPLICATE, PLANT_MISMATCH, PLANT_UNMERGED = 0, 1, 2, 3
 PARTITIONS = 8
 DAY_MICROS = 86_400_000_000
 CHARGE_AFTER_S, DUPLICATE_AFTER_S = 30, 3600  # a charge, and a planted second charge
@@ -57,7 +59,7 @@ def _seconds(column: Column, seconds: int) -> Column:
 
 def events_df(base: DataFrame) -> DataFrame:
     """What the stream merged: every event but the UNMERGED ones."""
-    return base.where(F.col("plant") != UNMERGED).select(
+    return base.where(F.col("plant") != PLANT_UNMERGED).select(
         "key",
         "event_id",
         F.lit("order.paid").alias("event_type"),
@@ -118,15 +120,15 @@ def entity_state_df(base: DataFrame) -> DataFrame:
 def charges_df(spark: SparkSession, base: DataFrame, n_events: int) -> DataFrame:
     """The payments service's charges: one per event, with the planted discrepancies."""
     charged_at = _seconds(F.col("event_time"), CHARGE_AFTER_S)
-    amount = F.col("amount") + F.when(F.col("plant") == MISMATCH, 1.0).otherwise(0.0)
-    charged_df = base.where(F.col("plant") != MISSING).select(
+    amount = F.col("amount") + F.when(F.col("plant") == PLANT_MISMATCH, 1.0).otherwise(0.0)
+    charged_df = base.where(F.col("plant") != PLANT_MISSING).select(
         F.concat(F.lit("ch-"), F.col("id").cast("string")).alias("charge_id"),
         "event_id",
         F.col("key").alias("order_id"),
         amount.alias("amount"),
         charged_at.alias("charged_at"),
     )
-    again_df = base.where(F.col("plant") == DUPLICATE).select(
+    again_df = base.where(F.col("plant") == PLANT_DUPLICATE).select(
         F.concat(F.lit("ch-"), F.col("id").cast("string"), F.lit("-again")).alias("charge_id"),
         "event_id",
         F.col("key").alias("order_id"),
@@ -146,16 +148,16 @@ def charges_df(spark: SparkSession, base: DataFrame, n_events: int) -> DataFrame
 
 def generate(spark: SparkSession, folder: Path, n_events: int) -> None:
     """Write the warehouse (Delta) and the charges (Parquet) under folder."""
-    warehouse = str(folder / "warehouse")
+    lake = Warehouse(str(folder / "warehouse"), "bench")  # paths only: bench_reconcile runs it
     base = base_df(spark, n_events)
     events_df(base).write.format("delta").partitionBy("event_date").mode("overwrite").save(
-        tables.location(warehouse, tables.EVENTS)
+        lake.location(tables.EVENTS)
     )
     for name, frame in (
         (tables.DELIVERIES, deliveries_df(base)),
         (tables.ENTITY_STATE, entity_state_df(base)),
     ):
-        frame.write.format("delta").mode("overwrite").save(tables.location(warehouse, name))
+        frame.write.format("delta").mode("overwrite").save(lake.location(name))
     charges_df(spark, base, n_events).write.mode("overwrite").parquet(str(folder / "charges"))
 
 
@@ -174,9 +176,9 @@ def expected_counts(n_events: int) -> dict[str, int]:
     """What a correct run of BENCH_DAY finds (n_events is a multiple of PLANT_EVERY)."""
     per_class = n_events // PLANT_EVERY
     return {
-        "MISSING": per_class,
-        "DUPLICATE": _charged_on_the_day(n_events, DUPLICATE, DUPLICATE_AFTER_S),
-        "ORPHAN": per_class,
-        "MISMATCH": _charged_on_the_day(n_events, MISMATCH, CHARGE_AFTER_S),
-        "UNMERGED": per_class,
+        domain.MISSING: per_class,
+        domain.DUPLICATE: _charged_on_the_day(n_events, PLANT_DUPLICATE, DUPLICATE_AFTER_S),
+        domain.ORPHAN: per_class,
+        domain.MISMATCH: _charged_on_the_day(n_events, PLANT_MISMATCH, CHARGE_AFTER_S),
+        domain.UNMERGED: per_class,
     }

@@ -174,7 +174,7 @@ def test_ingest_and_reconcile_run_with_warehouse_and_checkpoints_on_s3(
     # the nightly run of that day, well after its grace period
     reconciled = run_reconcile(
         spark, config, date(2026, 11, 25),
-        as_of=datetime(2026, 11, 27, tzinfo=timezone.utc), quiet=True,
+        as_of=datetime(2026, 11, 27, tzinfo=timezone.utc),
     )  # fmt: skip
     assert reconciled.exit_code == 0
 

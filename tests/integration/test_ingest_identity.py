@@ -52,7 +52,7 @@ def test_copies_with_different_event_times_leave_one_row(
     assert identities(spark, config) == expected
     inserted = []
     for day in (*DAYS, *DAYS):  # each date twice
-        result = run_reconcile(spark, config, day, AS_OF, quiet=True)
+        result = run_reconcile(spark, config, day, AS_OF)
         inserted.append(result.summary["unmerged_inserted"])
         assert identities(spark, config) == expected
     assert inserted == [0] * 4

@@ -264,7 +264,7 @@ def test_clean_source_no_alert_and_remediation_for_unmerged(
         },
         "test",
     )
-    result = run_reconcile(spark, config, date(2026, 11, 25), at(27, 0), quiet=True)
+    result = run_reconcile(spark, config, date(2026, 11, 25), at(27, 0))
 
     assert result.exit_code == 0  # the only finding is UNMERGED, repaired by the run
     assert result.summary["status"] == "clean"

@@ -56,7 +56,7 @@ def setup(
 
 
 def reconcile(spark: SparkSession, config: Config, day: int, as_of: datetime) -> RunResult:
-    return run_reconcile(spark, config, date(2026, 11, day), as_of, quiet=True)
+    return run_reconcile(spark, config, date(2026, 11, day), as_of)
 
 
 def findings(spark: SparkSession, config: Config, day: int | None = None) -> list[tuple]:

@@ -83,7 +83,7 @@ def test_replay_only_without_any_effect_then_exactly_one_charge_each(
     )
 
     # the run of the events' day: the late charge exists, so only "never" is replayed
-    result = run_reconcile(spark, config, date(2026, 11, 22), at(27, 0), quiet=True)
+    result = run_reconcile(spark, config, date(2026, 11, 22), at(27, 0))
     assert result.summary["remediation"]["published"] == 1
     found_df = read_table(spark, warehouse, tables.RECONCILIATION_FINDINGS)
     assert [(r.finding_type, r.event_id, r.action) for r in found_df.collect()] == [
@@ -94,7 +94,7 @@ def test_replay_only_without_any_effect_then_exactly_one_charge_each(
     assert charges_by_event(database) == ONE_EACH
 
     # the late charge is judged by the run of its own day: review, never replay
-    result = run_reconcile(spark, config, date(2026, 11, 25), at(27, 0), quiet=True)
+    result = run_reconcile(spark, config, date(2026, 11, 25), at(27, 0))
     late_df = read_table(spark, warehouse, tables.RECONCILIATION_FINDINGS)
     late = late_df.where("run_date = DATE'2026-11-25'").collect()
     assert [(r.finding_type, r.key, r.event_id, r.effect_ids, r.action) for r in late] == [

@@ -13,23 +13,10 @@ from pyspark.testing import assertDataFrameEqual
 from kafka_dedup import tables
 from kafka_dedup.reconcile import classify, compare, sources
 from kafka_dedup.reconcile.settings import Source, parse_source
-from tests.reconcile_data import at, event_row
+from tests.reconcile_data import EFFECTS_SCHEMA, PAYMENTS, at, classify_rows, event_row
 
 DAY_START, DAY_END = at(25, 0), at(26, 0)
 LATE_AS_OF = at(27, 0)  # every grace period is over
-EFFECTS_SCHEMA = (
-    "charge_id string, event_id string, order_id string, amount string, charged_at string"
-)
-PAYMENTS = {
-    "name": "payments",
-    "format": "parquet",
-    "path": "unused",
-    "key_column": "order_id",
-    "effect_id_column": "charge_id",
-    "effect_time_column": "charged_at",
-    "expects_event_types": ["order.paid"],
-    "compare": {"payload.amount": "amount"},
-}
 FINDING_COLUMNS = ["finding_type", "event_id", "effect_ids", "field", "expected", "actual"]
 
 
@@ -43,13 +30,7 @@ def run_classify(
     columns: list[str] = FINDING_COLUMNS,
 ) -> DataFrame:
     """Events and raw effect rows -> findings of the run of `day`, everything in view."""
-    source = source or parse_source(0, PAYMENTS)
-    events_df = spark.createDataFrame(events, tables.EVENTS_SCHEMA)
-    raw_df = spark.createDataFrame(effects, EFFECTS_SCHEMA)
-    effects_df = sources.normalize_effects(raw_df, source).where("malformed IS NULL")
-    grouped_df = classify.group_by_event(events_df, effects_df, source)
-    rule = classify.Rule(source, day, day + timedelta(days=1), as_of, timedelta(hours=1))
-    return classify.classify(grouped_df, rule).select(*columns)
+    return classify_rows(spark, events, effects, source, as_of, day).select(*columns)
 
 
 def finding(

@@ -19,7 +19,6 @@ import dataclasses
 import json
 from datetime import date, datetime, timezone
 
-from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.errors import UserError
 from kafka_dedup.reconcile import report
@@ -74,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from kafka_dedup.session import build_session
 
     spark = build_session(config)
-    quiet = args.verbosity == log.QUIET
-    result = run_reconcile(spark, config, run_date, as_of, parsed, quiet=quiet)
+    result = run_reconcile(spark, config, run_date, as_of, parsed)
     if args.json:
         print(json.dumps(result.summary, indent=2, sort_keys=True, default=str))
     else:

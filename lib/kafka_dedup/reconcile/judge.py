@@ -13,9 +13,12 @@ from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from kafka_dedup import tables
-from kafka_dedup.reconcile import classify, sources, store
+from kafka_dedup.domain import MISSING, ORPHAN
+from kafka_dedup.reconcile import classify, sources
+from kafka_dedup.reconcile.actions import with_run_columns
 from kafka_dedup.reconcile.context import Run, read_events
-from kafka_dedup.reconcile.settings import MISSING, ORPHAN, Source
+from kafka_dedup.reconcile.rule import GROUP_KEY, Rule, between, group_key, select_identities
+from kafka_dedup.reconcile.settings import Source
 
 BROADCAST_ROWS = 1_000_000  # identities small enough to ship to every task
 JOIN_KEY = "_identity_key"
@@ -24,7 +27,7 @@ UNSETTLED = (ORPHAN, MISSING)  # the window cannot settle these: looked up every
 
 def _with_join_key(df: DataFrame, source: Source, key: Column) -> DataFrame:
     """A non-null key column to join identities on (null keys must still meet each other)."""
-    return df.withColumn(JOIN_KEY, F.coalesce(classify.group_key(source, key), F.lit("")))
+    return df.withColumn(JOIN_KEY, F.coalesce(group_key(source, key), F.lit("")))
 
 
 def _as_of(run: Run, effects_df: DataFrame) -> DataFrame:
@@ -35,11 +38,9 @@ def _as_of(run: Run, effects_df: DataFrame) -> DataFrame:
     )
 
 
-def _rule(run: Run, source: Source) -> classify.Rule:
+def _rule(run: Run, source: Source) -> Rule:
     settings = run.settings
-    return classify.Rule(
-        source, run.day_start, run.day_end, run.as_of, settings.grace, settings.lookback
-    )
+    return Rule(source, run.day_start, run.day_end, run.as_of, settings.grace, settings.lookback)
 
 
 def _look_up(
@@ -50,12 +51,12 @@ def _look_up(
     recheck_df: DataFrame | None,
 ) -> DataFrame:
     """Replace the unsettled groups' findings by a classification from everything held."""
-    unsettled_df = window_df.where(F.col("finding_type").isin(*UNSETTLED)).select(
-        classify.group_key(source, F.col("key")).alias(classify.GROUP_KEY), "event_id"
+    unsettled_df = select_identities(
+        window_df.where(F.col("finding_type").isin(*UNSETTLED)), source
     )
     if recheck_df is not None:
         unsettled_df = unsettled_df.unionByName(recheck_df)
-    ids_df = _with_join_key(unsettled_df, source, F.col(classify.GROUP_KEY))
+    ids_df = _with_join_key(unsettled_df, source, F.col(GROUP_KEY))
     ids_df = ids_df.select(JOIN_KEY, "event_id").distinct().localCheckpoint(eager=True)
     count = ids_df.count()
     if count == 0:
@@ -64,7 +65,7 @@ def _look_up(
         # few groups: look them up while reading the log and the source instead of shuffling
         ids_df = F.broadcast(ids_df)
     on = [JOIN_KEY, "event_id"]
-    log_df = run.spark.read.format("delta").load(run.path(tables.EVENTS))
+    log_df = run.lake.read(tables.EVENTS)
     events_df = _with_join_key(log_df, source, F.col("key")).join(ids_df, on, "left_semi")
     held_df = _with_join_key(effects_df, source, F.col("key")).join(ids_df, on, "left_semi")
     grouped_df = classify.group_by_event(events_df, held_df, source, recheck_df)
@@ -86,7 +87,7 @@ def _malformed_rows(run: Run, normalized_df: DataFrame) -> list[dict]:
 def _malformed_here(run: Run) -> Column:
     """Malformed rows this run counts: those of the day, and those with no usable time."""
     time = F.col("effect_time")
-    in_day = (time >= F.lit(run.day_start)) & (time < F.lit(run.day_end))
+    in_day = between(time, run.day_start, run.day_end)
     return F.col("malformed").isNotNull() & (time.isNull() | in_day)
 
 
@@ -113,7 +114,7 @@ def classify_source(
     metrics = observation.get
     run.progress.step(f"looking up the unsettled events and effects of {source.name}")
     found_df = _look_up(run, source, window_df, _as_of(run, normalized_df), recheck_df)
-    findings_df = store.with_run_columns(found_df, run.run_date, source.name, run.partial).persist()
+    findings_df = with_run_columns(found_df, run.run_date, source.name, run.partial).persist()
     findings_df.count()  # fills the cache from window_df before window_df is dropped
     window_df.unpersist()
     malformed = int(metrics.get("malformed") or 0)

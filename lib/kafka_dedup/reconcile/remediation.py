@@ -13,12 +13,12 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kafka_dedup.domain import REPLAY as REPLAY  # re-exported: the consumer reads it here
 from kafka_dedup.errors import UserError
 from kafka_dedup.kafka import admin
 from kafka_dedup.kafka.producer import EventProducer
 
 PRODUCER_ID = "kafka-dedup-reconcile"
-REPLAY = "replay"  # the one action that asks a consumer to produce the effect again
 EVENT_PAYLOAD = "event_payload"  # replay messages carry the event's payload to charge again
 IDENTITY_FIELDS = ("run_date", "source", "finding_type", "event_id", "field", "effect_ids")
 

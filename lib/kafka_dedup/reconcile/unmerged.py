@@ -8,10 +8,8 @@ from datetime import datetime, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from kafka_dedup.domain import FIRST_SEEN_ORDER
-from kafka_dedup.reconcile.settings import UNMERGED, describe
-
-IDENTITY = ["key", "event_id"]
+from kafka_dedup.domain import FIRST_SEEN_ORDER, IDENTITY, UNMERGED
+from kafka_dedup.reconcile.settings import describe
 
 
 def filter_valid_deliveries(deliveries_df: DataFrame, start: datetime, end: datetime) -> DataFrame:
@@ -28,7 +26,7 @@ def find_unmerged(valid_df: DataFrame, events_df: DataFrame) -> DataFrame:
     """
     delivered_df = valid_df.withColumn("event_date", F.to_date("event_time"))
     logged_df = events_df.select(*IDENTITY, "event_date")
-    first_seen = F.struct(*FIRST_SEEN_ORDER)  # the copy merge.dedup_batch keeps
+    first_seen = F.struct(*FIRST_SEEN_ORDER)  # the copy eventlog.dedup_batch keeps
     return (
         delivered_df.join(logged_df, on=[*IDENTITY, "event_date"], how="left_anti")
         .groupBy(*IDENTITY)
@@ -92,7 +90,8 @@ def select_deliveries_of(
     instead of being shuffled to meet them.
     """
     wanted_df = findings_df.select(*IDENTITY).distinct()
-    return valid_df.join(F.broadcast(wanted_df) if broadcast else wanted_df, IDENTITY, "left_semi")
+    wanted_df = F.broadcast(wanted_df) if broadcast else wanted_df
+    return valid_df.join(wanted_df, list(IDENTITY), "left_semi")
 
 
 def stale_outcome(late_lookback: timedelta) -> str:
