@@ -1,7 +1,7 @@
 """The `[reconcile]` settings: typed in kafka_dedup.config (config.reconcile), named here too.
 
-`Settings` and `Source` are the config's ReconcileConfig and Source; the finding types come
-from kafka_dedup.domain. What is left here is where a run's report goes.
+`Settings` and `Source` are the config's ReconcileConfig and Source (the finding types live in
+kafka_dedup.domain). What is left here is where a run's report goes.
 """
 
 from __future__ import annotations
@@ -11,23 +11,9 @@ from typing import Any
 
 from kafka_dedup.config import Config, apply
 from kafka_dedup.config.durations import describe as describe
-from kafka_dedup.config.durations import parse_duration as parse_duration
-from kafka_dedup.config.reconcile import FORMATS as FORMATS
-from kafka_dedup.config.reconcile import NAME_RE as NAME_RE
 from kafka_dedup.config.reconcile import PAYLOAD_PREFIX as PAYLOAD_PREFIX
 from kafka_dedup.config.reconcile import ReconcileConfig as Settings
 from kafka_dedup.config.reconcile import Source as Source
-from kafka_dedup.domain import DEFAULT_THRESHOLDS as DEFAULT_THRESHOLDS
-from kafka_dedup.domain import DUPLICATE as DUPLICATE
-from kafka_dedup.domain import FINDING_TYPES as FINDING_TYPES
-from kafka_dedup.domain import LATE_EFFECT as LATE_EFFECT
-from kafka_dedup.domain import MALFORMED as MALFORMED
-from kafka_dedup.domain import MISMATCH as MISMATCH
-from kafka_dedup.domain import MISSING as MISSING
-from kafka_dedup.domain import ORPHAN as ORPHAN
-from kafka_dedup.domain import PENDING as PENDING
-from kafka_dedup.domain import UNMERGEABLE as UNMERGEABLE
-from kafka_dedup.domain import UNMERGED as UNMERGED
 from kafka_dedup.session import absolute
 
 REPORTS_FOLDER = "_reports"  # under the warehouse when report_dir is not set
