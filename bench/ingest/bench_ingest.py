@@ -30,17 +30,17 @@ import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from kafka_dedup import config as config_mod
-from kafka_dedup import domain, eventlog, tables
+from kafka_dedup import domain, eventlog, log, tables
 from kafka_dedup.config import Config
 from kafka_dedup.ingest import parse
 from kafka_dedup.ingest.job import run_ingest
 from kafka_dedup.kafka import broker, publish, simulator
 from kafka_dedup.session import build_session
+from kafka_dedup.warehouse import Warehouse
 
 HERE = Path(__file__).parent
 ROWS_PER_DAY = 100_000
@@ -91,11 +91,7 @@ def naive_ingestion(spark: SparkSession, config: Config, root: Path, topic: str 
 def floor_extra_writes(spark: SparkSession, warehouse: str, root: Path) -> float:
     """What (b) writes beyond (a2), as plain appends from the (b) deliveries table: the valid
     deliveries shaped as events, and the latest row per key; returns seconds."""
-    valid_df = (
-        spark.read.format("delta")
-        .load(tables.location(warehouse, tables.DELIVERIES))
-        .where(F.col("parse_error").isNull())
-    )
+    valid_df = eventlog.filter_valid(Warehouse(warehouse, "bench", spark).read(tables.DELIVERIES))
     started = time.monotonic()
     events_df = eventlog.to_events(valid_df, domain.MERGED_BY_STREAM)
     events_df.write.format("delta").save(str(root / "floor-events"))
@@ -115,15 +111,15 @@ def run_full(spark: SparkSession, config: Config, root: Path, topic: str = TOPIC
         ),
     )
     started = time.monotonic()
-    result = run_ingest(spark, run_config, echo=True)
+    result = run_ingest(spark, run_config)
     return time.monotonic() - started, warehouse, result
 
 
 def batch_seconds(spark: SparkSession, warehouse: str) -> dict[str, float]:
     """Seconds per query of the (b) run, from its ingest_batches rows."""
     rows = (
-        spark.read.format("delta")
-        .load(tables.location(warehouse, tables.INGEST_BATCHES))
+        Warehouse(warehouse, "bench", spark)
+        .read(tables.INGEST_BATCHES)
         .groupBy("query")
         .agg(F.sum("duration_ms").alias("ms"))
         .collect()
@@ -161,9 +157,10 @@ def synthetic_events(spark: SparkSession, rows: int, first_day: date, merged_by:
 
 def merge_seconds(spark: SparkSession, warehouse: str, table_rows: int) -> float:
     """Build `events` with table_rows rows, then time one MERGE of a batch into its last day."""
-    path = tables.location(warehouse, tables.EVENTS)
+    lake = Warehouse(warehouse, "bench", spark)
+    path = lake.location(tables.EVENTS)
     shutil.rmtree(path, ignore_errors=True)
-    tables.ensure_table(spark, warehouse, "bench", tables.EVENTS)
+    lake.ensure(tables.EVENTS)
     (
         synthetic_events(spark, table_rows, date(2026, 1, 1), "table")
         .write.format("delta")
@@ -175,7 +172,7 @@ def merge_seconds(spark: SparkSession, warehouse: str, table_rows: int) -> float
     batch_df = synthetic_events(spark, MERGE_BATCH, last_day, "batch").persist()
     batch_df.count()
     started = time.monotonic()
-    eventlog.merge_events(DeltaTable.forPath(spark, path), batch_df, [last_day])
+    eventlog.merge_events(lake.table(tables.EVENTS), batch_df, [last_day])
     elapsed = time.monotonic() - started
     batch_df.unpersist()
     return elapsed
@@ -188,6 +185,7 @@ def main() -> int:
     parser.add_argument("--small-table", type=int, default=1_000_000)
     parser.add_argument("--large-table", type=int, default=10_000_000)
     args = parser.parse_args()
+    log.setup()  # the run's progress lines, on stderr
     root = Path(tempfile.mkdtemp(prefix="kafka-dedup-bench-"))
     started_broker = broker.start(broker.free_port(), root / "broker")
     try:

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from kafka_dedup import config as config_mod
 from kafka_dedup import session, tables
 from kafka_dedup.ingest import offsets
+from kafka_dedup.warehouse import Warehouse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
 from machine import commit  # noqa: E402
@@ -41,8 +42,8 @@ def main() -> None:
         },
     )
     spark = session.build_session(config)
-    path = tables.location(root, tables.DELIVERIES)
-    tables.ensure_table(spark, root, config.storage.database, tables.DELIVERIES)
+    lake = Warehouse(root, config.storage.database, spark)
+    lake.ensure(tables.DELIVERIES)
     per_append = args.rows // args.appends
     columns = tables.DELIVERIES_SCHEMA.fieldNames()
     for n in range(args.appends):
@@ -63,10 +64,10 @@ def main() -> None:
                 for name in columns
             )
         )
-        full_df.write.format("delta").mode("append").save(path)
-    offsets.max_offsets(spark, path)  # warm-up: JIT and file listing caches
+        full_df.write.format("delta").mode("append").save(lake.location(tables.DELIVERIES))
+    offsets.read_max_offsets(lake, tables.DELIVERIES)  # warm-up: JIT and file listing caches
     started = time.monotonic()
-    held = offsets.max_offsets(spark, path)
+    held = offsets.read_max_offsets(lake, tables.DELIVERIES)
     seconds = time.monotonic() - started
     print(
         f"max_offsets over {args.rows} rows, {args.appends} commits, {len(held)} partitions: "

@@ -96,22 +96,9 @@ def build_session(config: Config) -> SparkSession:
 
 
 def register_catalog(spark: SparkSession, config: Config) -> list[str]:
-    """Register every Delta table under the warehouse in the project database.
+    """Register every contract table under the warehouse in the project database (see
+    Warehouse.register_all); returns their names."""
+    # Imported here: the warehouse resolves its root with absolute() from this module.
+    from kafka_dedup.warehouse import Warehouse
 
-    The catalog is rebuilt from the warehouse folder at each start instead of living in a
-    Derby metastore, so several processes (ingest, sql, reconcile) can use it at once.
-    """
-    from delta.tables import DeltaTable
-
-    from kafka_dedup import tables
-
-    database = config.storage.database
-    warehouse = absolute(config.storage.warehouse)
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database} LOCATION '{warehouse}'")
-    registered = []
-    for name in tables.ALL_TABLES:
-        location = tables.location(warehouse, name)
-        if DeltaTable.isDeltaTable(spark, location):
-            tables.register(spark, database, name, location)
-            registered.append(name)
-    return registered
+    return Warehouse.of(config, spark).register_all()

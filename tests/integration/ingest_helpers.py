@@ -16,6 +16,7 @@ from kafka_dedup.chaos.process import IngestTarget
 from kafka_dedup.config import Config
 from kafka_dedup.kafka import simulator
 from kafka_dedup.kafka.producer import EventProducer
+from kafka_dedup.warehouse import Warehouse
 
 
 def ingest_config(base: Config, root: Path, bootstrap: str, topic: str, **kafka: Any) -> Config:
@@ -47,16 +48,11 @@ def ingest_target(config: Config, topic: str) -> IngestTarget:
 
 
 def read(spark: SparkSession, config: Config, name: str) -> list[Any]:
-    return (
-        spark.read.format("delta").load(tables.location(config.storage.warehouse, name)).collect()
-    )
+    return Warehouse.of(config, spark).read(name).collect()
 
 
 def table_version(spark: SparkSession, config: Config, name: str) -> int:
-    from delta.tables import DeltaTable
-
-    path = tables.location(config.storage.warehouse, name)
-    return int(DeltaTable.forPath(spark, path).history(1).first()["version"])
+    return int(Warehouse.of(config, spark).table(name).history(1).first()["version"])
 
 
 def sent_records(stream: simulator.Stream, phases: tuple[str, ...]) -> list[simulator.Record]:

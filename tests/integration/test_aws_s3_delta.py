@@ -158,7 +158,7 @@ def test_ingest_and_reconcile_run_with_warehouse_and_checkpoints_on_s3(
     )  # fmt: skip
     configure_s3a(spark, config)
 
-    result = run_ingest(spark, config, echo=False)
+    result = run_ingest(spark, config)
     assert result.stopped_by_signal is False
     warehouse = config.storage.warehouse
     events = {

@@ -65,11 +65,11 @@ def simulated(
     publish.ensure_topic(kafka_bootstrap, TOPIC, partitions=3)
     stream = simulator.generate(EVENTS, SEED, MIX)
     coordinates = publish.publish(stream, kafka_bootstrap, TOPIC, (simulator.MAIN,))
-    run_ingest(spark, config, echo=False)
+    run_ingest(spark, config)
     between = datetime.now(timezone.utc)
     time.sleep(1.1)  # the late phase's commits come clearly after `between`
     coordinates.update(publish.publish(stream, kafka_bootstrap, TOPIC, (simulator.LATE,)))
-    run_ingest(spark, config, echo=False)
+    run_ingest(spark, config)
     at = truth.kafka_timestamps(config.storage.warehouse)
     return Simulated(config, stream, coordinates, at, between)
 

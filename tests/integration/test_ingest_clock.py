@@ -8,9 +8,8 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from kafka_dedup import tables
+from kafka_dedup import domain, tables
 from kafka_dedup.config import Config
-from kafka_dedup.ingest import parse
 from kafka_dedup.ingest.job import run_ingest
 from kafka_dedup.kafka import publish
 from tests.integration.ingest_helpers import (
@@ -45,16 +44,16 @@ def test_a_record_from_2099_is_quarantined_and_holds_nothing_back(
             (b"k4", envelope("slightly-ahead", _iso(now + timedelta(minutes=5)))),
         ],
     )
-    run_ingest(spark, config, echo=False)
+    run_ingest(spark, config)
     # produced after the 2099 record was ingested: on time, unless the watermark moved
     send(kafka_bootstrap, topic, [(b"k3", envelope("on-time-2", _iso(now - timedelta(minutes=1))))])
-    second = run_ingest(spark, config, echo=False)
+    second = run_ingest(spark, config)
 
     quarantined = [(r.offset, r.reason, r.detail) for r in read(spark, config, tables.QUARANTINE)]
     assert quarantined == [
         (
             sent[1][2],
-            parse.FUTURE_EVENT_TIME,
+            domain.FUTURE_EVENT_TIME,
             f"event_time is more than 15 minutes ahead of the ingest clock: {FROM_2099}",
         )
     ]

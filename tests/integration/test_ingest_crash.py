@@ -22,6 +22,7 @@ from kafka_dedup.chaos import process as chaos_process
 from kafka_dedup.config import Config
 from kafka_dedup.ingest.job import run_ingest
 from kafka_dedup.kafka import publish, simulator
+from kafka_dedup.warehouse import Warehouse
 from tests.integration.ingest_helpers import (
     envelope,
     expected_events,
@@ -107,7 +108,7 @@ def test_sigterm_then_sigkill_then_restart_matches_manifest(
     assert 0 < delivered_at_crash < len(stream.records), "the crash was not mid-run"
 
     # 3. restart (available-now) and compare with the ground truth
-    run_ingest(spark, config, echo=False)
+    run_ingest(spark, config)
     offsets = offsets_of(spark, config, tables.DELIVERIES)
     assert set(offsets.values()) == {1}
     assert set(offsets) == set(coordinates.values())
@@ -121,12 +122,13 @@ def test_sigterm_then_sigkill_then_restart_matches_manifest(
 
 
 def _batches_recorded(spark: SparkSession, config: Config) -> list[Any]:
-    path = tables.location(config.storage.warehouse, tables.INGEST_BATCHES)
-    # Not DeltaTable.isDeltaTable: asked while the child has made _delta_log but not yet
-    # committed version 0, Delta caches "no table" in this process and never asks again.
-    if not (Path(path) / "_delta_log" / FIRST_COMMIT).is_file():
+    lake = Warehouse.of(config, spark)
+    # Not Warehouse.exists (DeltaTable.isDeltaTable): asked while the child has made
+    # _delta_log but not yet committed version 0, Delta caches "no table" in this process and
+    # never asks again.
+    if not (Path(lake.location(tables.INGEST_BATCHES)) / "_delta_log" / FIRST_COMMIT).is_file():
         return []
-    return spark.read.format("delta").load(path).where("query = 'deliveries'").collect()
+    return lake.read(tables.INGEST_BATCHES).where("query = 'deliveries'").collect()
 
 
 def test_ingest_batches_rows_survive_sigkill(

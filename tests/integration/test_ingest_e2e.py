@@ -48,9 +48,9 @@ def ingested(
     stream = simulator.generate(EVENTS, SEED)
     config = ingest_config(base_config, root, kafka_bootstrap, topic)
     coordinates = publish.publish(stream, kafka_bootstrap, topic, (simulator.MAIN,))
-    main = run_ingest(spark, config, echo=False)
+    main = run_ingest(spark, config)
     coordinates.update(publish.publish(stream, kafka_bootstrap, topic, (simulator.LATE,)))
-    late = run_ingest(spark, config, echo=False)
+    late = run_ingest(spark, config)
     return Ingested(config, stream, coordinates, main, late)
 
 
@@ -145,7 +145,7 @@ def test_ingest_batches_record_every_batch(spark: SparkSession, ingested: Ingest
 def test_second_available_now_run_changes_nothing(spark: SparkSession, ingested: Ingested) -> None:
     names = (tables.DELIVERIES, tables.EVENTS, tables.ENTITY_STATE, tables.QUARANTINE)
     before = {name: table_version(spark, ingested.config, name) for name in names}
-    again = run_ingest(spark, ingested.config, echo=False)
+    again = run_ingest(spark, ingested.config)
     assert again.totals.records_read == 0
     assert {name: table_version(spark, ingested.config, name) for name in names} == before
 

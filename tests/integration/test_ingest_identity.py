@@ -42,10 +42,10 @@ def test_copies_with_different_event_times_leave_one_row(
             (b"k3", envelope("filler", FILLER_TIME)),
         ],
     )
-    run_ingest(spark, config, echo=False)
+    run_ingest(spark, config)
     # re-stamped after midnight, and behind the watermark (05:00) by now
     send(kafka_bootstrap, topic, [(b"k2", envelope("late-copy", AFTER_MIDNIGHT))])
-    late = run_ingest(spark, config, echo=False)
+    late = run_ingest(spark, config)
 
     expected = {("k1", "same-batch"): 1, ("k2", "late-copy"): 1, ("k3", "filler"): 1}
     assert late.totals.late_rows == 1

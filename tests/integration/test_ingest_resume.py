@@ -18,6 +18,7 @@ from kafka_dedup.config import Config
 from kafka_dedup.ingest import offsets
 from kafka_dedup.ingest.job import run_ingest
 from kafka_dedup.kafka import admin, publish
+from kafka_dedup.warehouse import Warehouse
 from tests.integration.ingest_helpers import (
     identities,
     ingest_config,
@@ -46,11 +47,8 @@ def _events_read(spark: SparkSession, config: Config, run_id: str) -> int:
 
 
 def _rows_added_by(spark: SparkSession, config: Config, version: int) -> int:
-    path = tables.location(config.storage.warehouse, tables.DELIVERIES)
-    counts = [
-        spark.read.format("delta").option("versionAsOf", v).load(path).count()
-        for v in (version - 1, version)
-    ]
+    lake = Warehouse.of(config, spark)
+    counts = [lake.read(tables.DELIVERIES, version=v).count() for v in (version - 1, version)]
     return counts[1] - counts[0]
 
 
@@ -61,14 +59,14 @@ def test_deleted_checkpoints_resume_after_the_tables(
     publish.ensure_topic(kafka_bootstrap, topic, partitions=2)
     sent = send(kafka_bootstrap, topic, valid_records("a", 14, EVENT_TIME) + MALFORMED)
     config = _config(base_config, tmp_path, kafka_bootstrap, topic)
-    run_ingest(spark, config, echo=False)
+    run_ingest(spark, config)
 
     shutil.rmtree(config.storage.checkpoints)  # both checkpoints lost
     sent += send(kafka_bootstrap, topic, valid_records("b", 4, EVENT_TIME) + MALFORMED[:1])
     version_at_start = table_version(spark, config, tables.DELIVERIES)
     # 'latest' must not skip what was produced while no run was going
     latest = dataclasses.replace(config.kafka, starting_offsets="latest")
-    second = run_ingest(spark, dataclasses.replace(config, kafka=latest), echo=False)
+    second = run_ingest(spark, dataclasses.replace(config, kafka=latest))
 
     assert offsets_of(spark, config, tables.DELIVERIES) == {c: 1 for c in sent}
     quarantined = offsets_of(spark, config, tables.QUARANTINE)
@@ -91,15 +89,15 @@ def test_a_restored_old_checkpoint_writes_only_what_is_missing(
     config = ingest_config(base_config, tmp_path, kafka_bootstrap, topic)
     checkpoints, backup = Path(config.storage.checkpoints), tmp_path / "backup"
     sent = send(kafka_bootstrap, topic, valid_records("a", 6, EVENT_TIME))
-    run_ingest(spark, config, echo=False)
+    run_ingest(spark, config)
     shutil.copytree(checkpoints, backup)  # a backup taken after the first run
     sent += send(kafka_bootstrap, topic, valid_records("b", 6, EVENT_TIME) + MALFORMED)
-    run_ingest(spark, config, echo=False)
+    run_ingest(spark, config)
 
     shutil.rmtree(checkpoints)
     shutil.copytree(backup, checkpoints)  # the old backup restored: same query ids
     sent += send(kafka_bootstrap, topic, valid_records("c", 6, EVENT_TIME) + MALFORMED)
-    third = run_ingest(spark, config, echo=False)
+    third = run_ingest(spark, config)
 
     assert offsets_of(spark, config, tables.DELIVERIES) == {c: 1 for c in sent}
     assert offsets_of(spark, config, tables.QUARANTINE) == {sent[i]: 1 for i in (12, 13, 20, 21)}
@@ -149,8 +147,8 @@ def test_a_recreated_topic_stops_the_run_before_anything_is_written(
     monkeypatch.setenv("KAFKA_DEDUP_STORAGE__DATABASE", config.storage.database)
     monkeypatch.setenv("KAFKA_DEDUP_SPARK__MASTER", "local[2]")
     send(kafka_bootstrap, topic, valid_records("a", 5, EVENT_TIME))
-    run_ingest(spark, config, echo=False)
-    old_id = offsets.topic_ids(spark, tables.location(config.storage.warehouse, "deliveries"))
+    run_ingest(spark, config)
+    old_id = offsets.topic_ids(Warehouse.of(config, spark))
     _recreate(kafka_bootstrap, topic)
     send(kafka_bootstrap, topic, valid_records("new", 2, EVENT_TIME))
     new_id = admin.topic_logs(kafka_bootstrap, [topic])[topic].topic_id
@@ -168,7 +166,7 @@ def test_a_recreated_topic_stops_the_run_before_anything_is_written(
         f"ones; {reset}"
     )
     # a table filled before topic ids were recorded: the offsets give it away
-    path = tables.location(config.storage.warehouse, tables.DELIVERIES)
+    path = Warehouse.of(config, spark).location(tables.DELIVERIES)
     spark.sql(f"ALTER TABLE delta.`{path}` UNSET TBLPROPERTIES ('kafka_dedup.topic_id.{topic}')")
     before[tables.DELIVERIES] += 1
     assert _ingest_cli(config, topic) == 2

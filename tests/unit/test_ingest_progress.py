@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 from typing import Any
 
+from kafka_dedup.ingest import progress as progress_mod
+from kafka_dedup.ingest.batches import DELIVERIES_QUERY, BatchFigures, BatchLedger
 from kafka_dedup.ingest.progress import ProgressReporter
-from kafka_dedup.ingest.streams import DELIVERIES_QUERY, BatchFigures, BatchLedger
 
 
 def progress(batch_id: int, rows: int, ran: bool = True) -> SimpleNamespace:
@@ -32,7 +34,7 @@ def test_an_idle_event_under_the_next_batch_id_does_not_hide_that_batch() -> Non
     # Spark 4.0 files "no data" progress events under the id of the batch to come, with 0
     # rows; the batch that then runs with data carries the same id.
     ledger = BatchLedger()
-    reporter = ProgressReporter("run", ledger, echo=False)
+    reporter = ProgressReporter("run", ledger)
     query = SimpleNamespace(recentProgress=[progress(0, 20)])
     ledger.put(DELIVERIES_QUERY, 0, BatchFigures(malformed=2))
     reporter.poll(DELIVERIES_QUERY, query)
@@ -50,7 +52,7 @@ def test_an_idle_event_under_the_next_batch_id_does_not_hide_that_batch() -> Non
 def test_a_batch_that_ran_without_data_is_recorded() -> None:
     # the events query runs no-data batches to move the watermark and evict state
     ledger = BatchLedger()
-    reporter = ProgressReporter("run", ledger, echo=False)
+    reporter = ProgressReporter("run", ledger)
     ledger.put(DELIVERIES_QUERY, 3, BatchFigures())
     reporter.poll(DELIVERIES_QUERY, SimpleNamespace(recentProgress=[progress(3, 0)]))
     assert recorded(reporter) == [(3, 0, 0)]
@@ -58,7 +60,7 @@ def test_a_batch_that_ran_without_data_is_recorded() -> None:
 
 def test_a_batch_is_recorded_once_its_figures_arrive_and_never_twice() -> None:
     ledger = BatchLedger()
-    reporter = ProgressReporter("run", ledger, echo=False)
+    reporter = ProgressReporter("run", ledger)
     query = SimpleNamespace(recentProgress=[progress(0, 5)])
     reporter.poll(DELIVERIES_QUERY, query)
     assert recorded(reporter) == []  # foreachBatch has not put its figures yet
@@ -66,3 +68,35 @@ def test_a_batch_is_recorded_once_its_figures_arrive_and_never_twice() -> None:
     reporter.poll(DELIVERIES_QUERY, query)
     reporter.poll(DELIVERIES_QUERY, query)
     assert recorded(reporter) == [(0, 5, 0)]
+
+
+class Collect(logging.Handler):
+    """Keeps the records it sees (the project logger may not propagate to pytest's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_each_recorded_batch_logs_one_progress_line() -> None:
+    # through the module's logger at INFO, so --quiet hides it and --log-json makes it a
+    # JSON line; nothing is printed on stdout
+    ledger = BatchLedger()
+    reporter = ProgressReporter("run", ledger)
+    ledger.put(DELIVERIES_QUERY, 0, BatchFigures(malformed=2))
+    logger, collect = progress_mod.logger, Collect()
+    logger.addHandler(collect)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        reporter.poll(DELIVERIES_QUERY, SimpleNamespace(recentProgress=[progress(0, 20)]))
+    finally:
+        logger.removeHandler(collect)
+        logger.setLevel(level)
+    assert [(r.name, r.levelno, r.getMessage()) for r in collect.records] == [
+        ("kafka_dedup.ingest.progress", logging.INFO,
+         "[deliveries] batch 0: read 20, malformed 2, 1.0 s"),
+    ]  # fmt: skip

@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from kafka_dedup import domain
 from kafka_dedup.ingest import parse
 
 KAFKA_SCHEMA = T.StructType(
@@ -70,25 +71,26 @@ def test_envelope_key_is_the_fallback_and_optional_fields_may_be_missing(
 @pytest.mark.parametrize(
     ("key", "value", "reason"),
     [
-        (b"k", None, parse.EMPTY_VALUE),
-        (b"k", b"", parse.EMPTY_VALUE),
+        (b"k", None, domain.EMPTY_VALUE),
+        (b"k", b"", domain.EMPTY_VALUE),
         (b"k", b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z", "x": "caf\xe9"}',
-         parse.INVALID_UTF8),
-        (b"\xff\xfe", VALID, parse.INVALID_UTF8),
-        (b"k", b"not json", parse.INVALID_JSON),
-        (b"k", b"[1, 2]", parse.INVALID_JSON),
-        (b"k", b'{"event_id": "e1", "event_time": ', parse.INVALID_JSON),
-        (b"k", b'{"event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_EVENT_ID),
-        (b"k", b'{"event_id": "  ", "event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_EVENT_ID),
-        (b"k", b'{"event_id": "e"}', parse.MISSING_EVENT_TIME),
-        (b"k", b'{"event_id": "e", "event_time": "yesterday"}', parse.INVALID_EVENT_TIME),
-        (b"k", b'{"event_id": "e", "event_time": "2026-13-45T10:00"}', parse.INVALID_EVENT_TIME),
+         domain.INVALID_UTF8),
+        (b"\xff\xfe", VALID, domain.INVALID_UTF8),
+        (b"k", b"not json", domain.INVALID_JSON),
+        (b"k", b"[1, 2]", domain.INVALID_JSON),
+        (b"k", b'{"event_id": "e1", "event_time": ', domain.INVALID_JSON),
+        (b"k", b'{"event_time": "2026-11-25T10:00:00Z"}', domain.MISSING_EVENT_ID),
+        (b"k", b'{"event_id": "  ", "event_time": "2026-11-25T10:00:00Z"}',
+         domain.MISSING_EVENT_ID),
+        (b"k", b'{"event_id": "e"}', domain.MISSING_EVENT_TIME),
+        (b"k", b'{"event_id": "e", "event_time": "yesterday"}', domain.INVALID_EVENT_TIME),
+        (b"k", b'{"event_id": "e", "event_time": "2026-13-45T10:00"}', domain.INVALID_EVENT_TIME),
         (b"k", b'{"event_id": "e", "event_time": "2099-01-01T00:00:00Z"}',
-         parse.FUTURE_EVENT_TIME),
+         domain.FUTURE_EVENT_TIME),
         (b"k", b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z", "sequence": "x"}',
-         parse.INVALID_SEQUENCE),
-        (None, b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_KEY),
-        (b"", b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z"}', parse.MISSING_KEY),
+         domain.INVALID_SEQUENCE),
+        (None, b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z"}', domain.MISSING_KEY),
+        (b"", b'{"event_id": "e", "event_time": "2026-11-25T10:00:00Z"}', domain.MISSING_KEY),
     ],
 )  # fmt: skip
 def test_malformed_records_get_their_reason(

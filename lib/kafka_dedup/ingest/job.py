@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from kafka_dedup import tables
 from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
 from kafka_dedup.ingest import offsets, streams
+from kafka_dedup.ingest.batches import BatchLedger
 from kafka_dedup.ingest.progress import IngestTotals, ProgressReporter
 from kafka_dedup.kafka import admin
-from kafka_dedup.session import absolute
+from kafka_dedup.warehouse import Warehouse
 
 POLL_S = 1
 GRACEFUL_STOP_S = 300.0
@@ -67,8 +68,7 @@ def _drive(
     queries: dict[str, StreamingQuery],
     reporter: ProgressReporter,
     stop: threading.Event,
-    spark: SparkSession,
-    warehouse: str,
+    lake: Warehouse,
 ) -> bool:
     """Poll progress until the queries end or stop is set; True when stopped by the signal.
     Each completed batch's figures are appended to ingest_batches at once, so a killed
@@ -87,7 +87,7 @@ def _drive(
             except StreamingQueryException as exc:
                 raise _explain(exc) from None
             reporter.poll(name, query)
-        reporter.flush(spark, warehouse)
+        reporter.flush(lake)
     for name, query in queries.items():
         reporter.poll(name, query)
         failure = query.exception()
@@ -96,39 +96,69 @@ def _drive(
     return False
 
 
+class RunQueries:
+    """Starts this run's queries and remembers them, so the run stops its own and no one
+    else's: another query on the same session (a notebook's, a test's) keeps running."""
+
+    def __init__(self, lake: Warehouse, config: Config, resume: offsets.Resume) -> None:
+        self.lake, self.config, self.resume = lake, config, resume
+        self.started: list[StreamingQuery] = []
+
+    def start(
+        self,
+        starter: Callable[[Warehouse, Config, BatchLedger, offsets.Resume], StreamingQuery],
+        ledger: BatchLedger,
+    ) -> StreamingQuery:
+        query = starter(self.lake, self.config, ledger, self.resume)
+        self.started.append(query)
+        return query
+
+    def stop_all(self) -> None:
+        """Stop the queries this run started (a no-op for those that already ended)."""
+        for query in self.started:
+            query.stop()
+
+
+def _run_queries(
+    run: RunQueries, reporter: ProgressReporter, stop: threading.Event, trigger: str
+) -> bool:
+    """available-now: one query after the other, each until caught up; a processing-time
+    trigger: both at once until `stop` is set. True when stopped by the signal."""
+    ledger, lake = reporter.ledger, run.lake
+    first = run.start(streams.start_deliveries_query, ledger)
+    if trigger != "available-now":
+        second = run.start(streams.start_events_query, ledger)
+        queries = {streams.DELIVERIES_QUERY: first, streams.EVENTS_QUERY: second}
+        return _drive(queries, reporter, stop, lake)
+    # The events query must start after deliveries caught up, so that it sees everything
+    # Kafka held when the run started.
+    if _drive({streams.DELIVERIES_QUERY: first}, reporter, stop, lake):
+        return True
+    second = run.start(streams.start_events_query, ledger)
+    return _drive({streams.EVENTS_QUERY: second}, reporter, stop, lake)
+
+
 def run_ingest(
     spark: SparkSession,
     config: Config,
     stop: threading.Event | None = None,
-    echo: bool = True,
     run_id: str | None = None,
 ) -> IngestResult:
-    """Run both queries. available-now: one after the other, each until caught up;
-    a processing-time trigger: both at once until `stop` is set (SIGTERM)."""
+    """Run both queries (see _run_queries) and return the run's figures; progress lines go
+    to this module's logger."""
     existing = check_kafka(config)
     stop = stop or threading.Event()
     run_id = run_id or uuid.uuid4().hex[:12]
-    reporter = ProgressReporter(run_id, streams.BatchLedger(), echo=echo)
-    warehouse = absolute(config.storage.warehouse)
-    resume = offsets.prepare(spark, config, warehouse, existing)  # reads only; may raise
+    reporter = ProgressReporter(run_id, BatchLedger())
+    lake = Warehouse.of(config, spark)
+    resume = offsets.prepare(lake, config, existing)  # reads only; may raise
     # Created before the queries start, so their batches only write.
-    tables.ensure_tables(spark, warehouse, config.storage.database, streams.INGEST_TABLES)
-    offsets.record_topic_ids(spark, tables.location(warehouse, tables.DELIVERIES), resume)
+    lake.ensure(*streams.INGEST_TABLES)
+    offsets.record_topic_ids(lake, resume)
+    run = RunQueries(lake, config, resume)
     try:
-        first = streams.start_deliveries_query(spark, config, reporter.ledger, resume)
-        if config.ingest.trigger == "available-now":
-            # The events query must start after deliveries caught up, so that it sees
-            # everything Kafka held when the run started.
-            stopped = _drive({streams.DELIVERIES_QUERY: first}, reporter, stop, spark, warehouse)
-            if not stopped:
-                second = streams.start_events_query(spark, config, reporter.ledger, resume)
-                stopped = _drive({streams.EVENTS_QUERY: second}, reporter, stop, spark, warehouse)
-        else:
-            second = streams.start_events_query(spark, config, reporter.ledger, resume)
-            queries = {streams.DELIVERIES_QUERY: first, streams.EVENTS_QUERY: second}
-            stopped = _drive(queries, reporter, stop, spark, warehouse)
+        stopped = _run_queries(run, reporter, stop, config.ingest.trigger)
     finally:
-        for query in spark.streams.active:
-            query.stop()
-        reporter.flush(spark, warehouse)
+        run.stop_all()
+        reporter.flush(lake)
     return IngestResult(run_id, reporter.totals, stopped)

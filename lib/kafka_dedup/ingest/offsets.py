@@ -13,14 +13,14 @@ import re
 from dataclasses import dataclass, field
 from itertools import chain
 
-from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from kafka_dedup import tables
 from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
 from kafka_dedup.kafka import admin
+from kafka_dedup.warehouse import Warehouse
 
 Partition = tuple[str, int]
 SPARK_OFFSET_CODES = {"earliest": -2, "latest": -1}  # startingOffsets JSON's special values
@@ -50,27 +50,23 @@ class Resume:
     events_starting_version: int | None  # idem for the events checkpoint; None: from the start
 
 
-def max_offsets(spark: SparkSession, path: str) -> dict[Partition, int]:
-    """Highest offset per (topic, partition) in a table with Kafka coordinates ({} if none).
+def max_offsets(rows_df: DataFrame) -> dict[Partition, int]:
+    """Highest offset per (topic, partition) of rows with Kafka coordinates.
 
     Reads three narrow columns; Delta answers no grouped aggregate from file statistics."""
-    if not DeltaTable.isDeltaTable(spark, path):
-        return {}
-    rows = (
-        spark.read.format("delta")
-        .load(path)
-        .groupBy("topic", "partition")
-        .agg(F.max("offset").alias("offset"))
-        .collect()
-    )
+    rows = rows_df.groupBy("topic", "partition").agg(F.max("offset").alias("offset")).collect()
     return {(row.topic, row.partition): row.offset for row in rows}
 
 
-def read_written(spark: SparkSession, warehouse: str) -> Written:
+def read_max_offsets(lake: Warehouse, name: str) -> dict[Partition, int]:
+    """max_offsets of a contract table ({} before its first commit)."""
+    return max_offsets(lake.read(name)) if lake.exists(name) else {}
+
+
+def read_written(lake: Warehouse) -> Written:
     """What deliveries and quarantine hold, per partition."""
     return Written(
-        max_offsets(spark, tables.location(warehouse, tables.DELIVERIES)),
-        max_offsets(spark, tables.location(warehouse, tables.QUARANTINE)),
+        read_max_offsets(lake, tables.DELIVERIES), read_max_offsets(lake, tables.QUARANTINE)
     )
 
 
@@ -148,11 +144,11 @@ def starting_offsets(
     return json.dumps(offsets, sort_keys=True)
 
 
-def topic_ids(spark: SparkSession, deliveries_path: str) -> dict[str, str]:
+def topic_ids(lake: Warehouse) -> dict[str, str]:
     """Kafka topic ids recorded on the deliveries table by earlier runs."""
-    if not DeltaTable.isDeltaTable(spark, deliveries_path):
+    if not lake.exists(tables.DELIVERIES):
         return {}
-    detail = DeltaTable.forPath(spark, deliveries_path).detail().first()
+    detail = lake.table(tables.DELIVERIES).detail().first()
     properties = detail["properties"] if detail is not None else {}
     return {
         key[len(TOPIC_ID_PROPERTY) :]: value
@@ -161,46 +157,41 @@ def topic_ids(spark: SparkSession, deliveries_path: str) -> dict[str, str]:
     }
 
 
-def record_topic_ids(spark: SparkSession, deliveries_path: str, resume: Resume) -> None:
+def record_topic_ids(lake: Warehouse, resume: Resume) -> None:
     """Remember the ids of topics read for the first time (one table property each)."""
     new = {t: log.topic_id for t, log in resume.logs.items() if t not in resume.known_ids}
     if new:
         assignments = ", ".join(f"'{TOPIC_ID_PROPERTY}{t}' = '{i}'" for t, i in new.items())
-        spark.sql(f"ALTER TABLE delta.`{deliveries_path}` SET TBLPROPERTIES ({assignments})")
+        deliveries_path = lake.location(tables.DELIVERIES)
+        lake.spark.sql(f"ALTER TABLE delta.`{deliveries_path}` SET TBLPROPERTIES ({assignments})")
 
 
-def events_starting_version(spark: SparkSession, warehouse: str) -> int | None:
+def events_starting_version(lake: Warehouse) -> int | None:
     """Where a new events checkpoint starts reading deliveries: at the latest commit when
     events already has rows, so it re-reads one commit, not the whole table; None when
     events is empty (nothing can be inserted twice). Rows written before that commit and
     not merged yet are merged by the nightly run (UNMERGED)."""
-    events_path = tables.location(warehouse, tables.EVENTS)
-    deliveries_path = tables.location(warehouse, tables.DELIVERIES)
-    if not (
-        DeltaTable.isDeltaTable(spark, events_path)
-        and DeltaTable.isDeltaTable(spark, deliveries_path)
-    ):
+    if not (lake.exists(tables.EVENTS) and lake.exists(tables.DELIVERIES)):
         return None
-    if spark.read.format("delta").load(events_path).limit(1).count() == 0:
+    if lake.read(tables.EVENTS).limit(1).count() == 0:
         return None
-    latest = DeltaTable.forPath(spark, deliveries_path).history(1).first()
+    latest = lake.table(tables.DELIVERIES).history(1).first()
     return int(latest["version"]) if latest is not None else None
 
 
-def prepare(spark: SparkSession, config: Config, warehouse: str, existing: set[str]) -> Resume:
+def prepare(lake: Warehouse, config: Config, existing: set[str]) -> Resume:
     """Read what the tables hold and what Kafka holds; raise before anything is written."""
-    deliveries_path = tables.location(warehouse, tables.DELIVERIES)
-    written = read_written(spark, warehouse)
+    written = read_written(lake)
     kafka = config.kafka
     plaintext = kafka.options.get("security.protocol", "PLAINTEXT").upper() == "PLAINTEXT"
     topics = subscribed(config, existing)
     logs = admin.topic_logs(kafka.bootstrap_servers, topics) if plaintext else {}
-    known_ids = topic_ids(spark, deliveries_path)
+    known_ids = topic_ids(lake)
     check_log(written, logs, known_ids, kafka.fail_on_data_loss)
     return Resume(
         written,
         logs,
         known_ids,
         starting_offsets(kafka.starting_offsets, written.delivered, logs),
-        events_starting_version(spark, warehouse),
+        events_starting_version(lake),
     )

@@ -9,31 +9,20 @@ from pyspark.sql import types as T
 from kafka_dedup import tables
 from kafka_dedup.config import IngestConfig
 
-# Stable reason codes written to deliveries.parse_error and quarantine.reason.
-EMPTY_VALUE = "empty_value"
-INVALID_UTF8 = "invalid_utf8"
-INVALID_JSON = "invalid_json"
-MISSING_EVENT_ID = "missing_event_id"
-MISSING_EVENT_TIME = "missing_event_time"
-INVALID_EVENT_TIME = "invalid_event_time"
-INVALID_SEQUENCE = "invalid_sequence"
-MISSING_KEY = "missing_key"
-# A producer clock far ahead (2099) would move the watermark for good and make every later
-# record late; such records are quarantined instead and never reach the watermark.
-FUTURE_EVENT_TIME = "future_event_time"
-REASONS = (
+# The reasons written to deliveries.parse_error and quarantine.reason are the domain's.
+from kafka_dedup.domain import (
+    COORDINATES,
     EMPTY_VALUE,
-    INVALID_UTF8,
+    FUTURE_EVENT_TIME,
+    INVALID_EVENT_TIME,
     INVALID_JSON,
+    INVALID_SEQUENCE,
+    INVALID_UTF8,
     MISSING_EVENT_ID,
     MISSING_EVENT_TIME,
-    INVALID_EVENT_TIME,
-    FUTURE_EVENT_TIME,
-    INVALID_SEQUENCE,
     MISSING_KEY,
 )
 
-KAFKA_COORDINATES = ("topic", "partition", "offset")
 CORRUPT = "_corrupt_record"
 # Every field is read as a string so a wrong type marks one field, not the whole record;
 # Spark returns an object-valued string field (payload) as its JSON text.
@@ -164,7 +153,7 @@ def parse_deliveries(
         with_envelope(kafka_df)
         .withColumn("parse_error", parse_error(max_future_skew))
         .select(
-            *KAFKA_COORDINATES,
+            *COORDINATES,
             F.col("timestamp").alias("kafka_timestamp"),
             F.col("timestampType").alias("kafka_timestamp_type"),
             F.col("key").alias("raw_key"),
@@ -198,7 +187,7 @@ def with_ingest_columns(deliveries_df: DataFrame, batch_id: int, query_id: str) 
 def to_quarantine(deliveries_df: DataFrame) -> DataFrame:
     """The malformed deliveries, shaped as quarantine rows."""
     return deliveries_df.where(F.col("parse_error").isNotNull()).select(
-        *KAFKA_COORDINATES,
+        *COORDINATES,
         "kafka_timestamp",
         "raw_key",
         "raw_value",

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from kafka_dedup import tables
-from kafka_dedup.ingest.streams import DELIVERIES_QUERY, BatchFigures, BatchLedger
+from kafka_dedup import log, tables
+from kafka_dedup.ingest.batches import DELIVERIES_QUERY, BatchFigures, BatchLedger, append
+from kafka_dedup.warehouse import Warehouse
+
+logger = log.get(__name__)
 
 DROPPED_DUPLICATES_METRIC = "numDroppedDuplicateRows"
 RAN_PHASE = "addBatch"  # in durationMs of every batch that ran, even one with no data
@@ -54,14 +56,13 @@ class IngestTotals:
 
 @dataclass
 class ProgressReporter:
-    """Turns new progress events of a query into lines on stdout and ingest_batches rows."""
+    """Turns new progress events of a query into progress lines and ingest_batches rows."""
 
     run_id: str
     ledger: BatchLedger
     totals: IngestTotals = field(default_factory=IngestTotals)
     rows: list[tuple[Any, ...]] = field(default_factory=list)
     seen: set[tuple[str, int]] = field(default_factory=set)
-    echo: bool = True
 
     def poll(self, name: str, query: StreamingQuery) -> None:
         for progress in query.recentProgress:
@@ -106,10 +107,9 @@ class ProgressReporter:
                 watermark,
             )
         )
-        if self.echo:
-            print(
-                self._line(name, int(progress.batchId), read, figures, removed, late, duration_ms)
-            )
+        logger.info(
+            self._line(name, int(progress.batchId), read, figures, removed, late, duration_ms)
+        )
 
     @staticmethod
     def _line(
@@ -125,12 +125,10 @@ class ProgressReporter:
             )
         return f"[{name:>10}] batch {batch}: {detail}, {ms / 1000:.1f} s"
 
-    def flush(self, spark: SparkSession, warehouse: str) -> None:
+    def flush(self, lake: Warehouse) -> None:
         """Append the collected rows to ingest_batches (created before the queries start)."""
         if not self.rows:
             return
-        rows_df = spark.createDataFrame(self.rows, tables.INGEST_BATCHES_SCHEMA)
-        rows_df.write.format("delta").mode("append").save(
-            tables.location(warehouse, tables.INGEST_BATCHES)
-        )
+        rows_df = lake.spark.createDataFrame(self.rows, tables.INGEST_BATCHES_SCHEMA)
+        append(rows_df, lake, tables.INGEST_BATCHES)
         self.rows = []
