@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from kafka_dedup.domain import MERGED_BY_RECONCILE
+from kafka_dedup.domain import APPLICATION_RESEND, MERGED_BY_RECONCILE, PRODUCER_RETRY
 from kafka_dedup.forensics.engine import Engine
 from kafka_dedup.forensics.output import Report, Section
-from kafka_dedup.forensics.views import (
-    APPLICATION_RESEND,
-    COPY_ORDER,
-    DUPLICATES,
-    PRODUCER_RETRY,
-)
+from kafka_dedup.forensics.views import DUPLICATES, PER_EVENT, copy_number_sql
 
 SUMMARY_COPIES = "summary_copies"
 TOP_DUPLICATES = "top_duplicates"
@@ -19,8 +14,8 @@ DEFAULT_TOP = 10
 # Only the columns summary groups by, so the window runs over narrow rows.
 SUMMARY_COPIES_SQL = f"""
 SELECT topic, `partition`, producer_id, date_trunc('hour', kafka_timestamp) AS hour,
-       row_number() OVER (PARTITION BY key, event_id ORDER BY {COPY_ORDER}) AS copy_number,
-       count(*) OVER (PARTITION BY key, event_id) AS copies,
+       {copy_number_sql()} AS copy_number,
+       count(*) OVER ({PER_EVENT}) AS copies,
        key, event_id
 FROM deliveries
 WHERE parse_error IS NULL"""
