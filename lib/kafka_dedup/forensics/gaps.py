@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
+from kafka_dedup.config import duration_seconds
 from kafka_dedup.forensics.engine import Engine
 from kafka_dedup.forensics.output import Report, Section
 from kafka_dedup.forensics.views import DUPLICATES
 
 LATER_COPIES = "later_copies"
-UNITS_MS = {
-    "millisecond": 1,
-    "second": 1000,
-    "minute": 60_000,
-    "hour": 3_600_000,
-    "day": 86_400_000,
-}
 # (order, label, lower bound ms inclusive, upper bound ms exclusive)
 BUCKETS = (
     (0, "< 1 s", 0, 1_000),
@@ -57,9 +51,8 @@ ORDER BY likely_cause"""
 
 
 def duration_ms(text: str) -> int:
-    """'1 hour', '30 minutes', '10 seconds' in milliseconds (the ingest.watermark format)."""
-    number, _, unit = text.strip().partition(" ")
-    return int(number) * UNITS_MS[unit.strip().rstrip("s")]
+    """'1 hour', '30 minutes', '10 seconds' in milliseconds (the project's duration grammar)."""
+    return round(duration_seconds(text) * 1000)
 
 
 def human(ms: int) -> str:
