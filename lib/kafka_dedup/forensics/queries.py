@@ -11,6 +11,7 @@ from kafka_dedup.forensics.views import (
     PER_EVENT,
     columns_sql,
     copy_number_sql,
+    same_sql,
 )
 
 SUMMARY_COPIES = "summary_copies"
@@ -59,12 +60,12 @@ SELECT (SELECT CAST(coalesce(sum(late_rows), 0) AS BIGINT) FROM ingest_batches)
 
 # Valid deliveries not kept in events: by likely cause, and those of events not merged yet.
 NOT_YET_MERGED = "late: not yet in events (nightly run merges it)"
-_SAME_EVENT = " AND ".join(f"e.`{column}` = c.`{column}`" for column in IDENTITY)
 REMOVED_BY_CAUSE_SQL = f"""
 SELECT CASE WHEN e.event_id IS NULL THEN '{NOT_YET_MERGED}' ELSE c.likely_cause END AS cause,
        count(*) AS copies
 FROM {DELIVERY_COPIES} AS c
-LEFT JOIN (SELECT DISTINCT {columns_sql(IDENTITY)} FROM events) AS e ON {_SAME_EVENT}
+LEFT JOIN (SELECT DISTINCT {columns_sql(IDENTITY)} FROM events) AS e
+  ON {same_sql("e", "c", IDENTITY)}
 WHERE c.copy_number > 1 OR e.event_id IS NULL
 GROUP BY 1
 ORDER BY 1"""

@@ -29,6 +29,11 @@ def columns_sql(names: Iterable[str]) -> str:
     return ", ".join(f"`{name}`" for name in names)
 
 
+def same_sql(left: str, right: str, names: Iterable[str]) -> str:
+    """A join condition: `left` and `right` agree on every column named."""
+    return " AND ".join(f"{left}.`{name}` = {right}.`{name}`" for name in names)
+
+
 # The copies of one event, and the reads of one Kafka offset.
 PER_EVENT = f"PARTITION BY {columns_sql(IDENTITY)}"
 PER_OFFSET = f"PARTITION BY {columns_sql(COORDINATES)}"
