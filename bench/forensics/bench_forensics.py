@@ -30,6 +30,7 @@ from pyspark.sql import functions as F
 from kafka_dedup import config as config_mod
 from kafka_dedup import tables
 from kafka_dedup.session import build_session
+from kafka_dedup.warehouse import Warehouse
 
 HERE = Path(__file__).parent
 
@@ -116,7 +117,7 @@ def save(
 ) -> None:
     """Overwrite: each call is one Delta version."""
     writer = frame.write.format("delta").mode("overwrite").partitionBy(*(partition_by or []))
-    writer.save(tables.location(str(warehouse), name))
+    writer.save(Warehouse(str(warehouse), "bench").location(name))
 
 
 def generate(spark: SparkSession, warehouse: Path) -> None:

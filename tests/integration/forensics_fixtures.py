@@ -15,6 +15,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from kafka_dedup import tables
+from kafka_dedup.warehouse import Warehouse
 
 TOPIC = "orders"
 ROUND_PAUSE_S = 1.1  # commit times must differ clearly for as-of
@@ -79,8 +80,13 @@ def state(d: tuple, updated_at: datetime) -> tuple:
     )  # fmt: skip
 
 
+def table_path(warehouse: Path | str, name: str) -> str:
+    """Where the warehouse keeps a table (the database name plays no part in it)."""
+    return Warehouse(str(warehouse), "kafka_dedup").location(name)
+
+
 def _append(spark: SparkSession, warehouse: Path, name: str, rows: list[tuple]) -> None:
-    path = tables.location(str(warehouse), name)
+    path = table_path(warehouse, name)
     frame = spark.createDataFrame(rows, tables.SCHEMAS[name])
     frame.write.format("delta").mode("append").partitionBy(*tables.PARTITIONING.get(name, [])).save(
         path
@@ -88,7 +94,7 @@ def _append(spark: SparkSession, warehouse: Path, name: str, rows: list[tuple]) 
 
 
 def _overwrite(spark: SparkSession, warehouse: Path, name: str, rows: list[tuple]) -> None:
-    path = tables.location(str(warehouse), name)
+    path = table_path(warehouse, name)
     spark.createDataFrame(rows, tables.SCHEMAS[name]).write.format("delta").mode("overwrite").save(
         path
     )

@@ -16,6 +16,7 @@ from deltalake import DeltaTable
 from kafka_dedup import tables
 from kafka_dedup.kafka import simulator
 from kafka_dedup.kafka.simulator import Record
+from tests.integration.forensics_fixtures import table_path
 
 RETRY, RESEND, FIRST = "producer retry", "application resend", "first copy"
 # Same bytes again (same producer, payload and envelope) reads as a producer retry; a new
@@ -43,7 +44,7 @@ class Copy:
 
 
 def kafka_timestamps(warehouse: str) -> dict[Coordinates, datetime]:
-    path = tables.location(warehouse, tables.DELIVERIES)
+    path = table_path(warehouse, tables.DELIVERIES)
     columns = ["topic", "partition", "offset", "kafka_timestamp"]
     rows = DeltaTable(path).to_pyarrow_dataset().to_table(columns=columns).to_pylist()
     return {

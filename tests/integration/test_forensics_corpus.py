@@ -7,7 +7,6 @@ every allowed case runs and prints the expected rows on both engines.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import shutil
 import sys
@@ -23,13 +22,12 @@ from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from kafka_dedup import tables
-from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
 from kafka_dedup.forensics import shell
 from kafka_dedup.forensics.duckdb_engine import DuckDBEngine
 from kafka_dedup.forensics.engine import Engine
 from kafka_dedup.forensics.spark_engine import SparkEngine
-from kafka_dedup.session import register_catalog
+from kafka_dedup.warehouse import Warehouse
 from tests.integration.forensics_fixtures import handmade_warehouse
 
 if sys.version_info >= (3, 11):
@@ -57,9 +55,7 @@ class Place:
 
 
 @pytest.fixture(scope="module")
-def place(
-    spark: SparkSession, base_config: Config, tmp_path_factory: pytest.TempPathFactory
-) -> Place:
+def place(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Place:
     """A copy of the hand-made warehouse, and beside it a sentinel folder worth stealing."""
     root = tmp_path_factory.mktemp("corpus")
     warehouse = root / "warehouse"
@@ -71,18 +67,16 @@ def place(
     (sentinel / "data").mkdir()
     pq.write_table(pa.table({"secret": ["hunter2"]}), sentinel / "data" / "part.parquet")
     spark.range(1).write.format("delta").save(str(sentinel / "outside"))
-    storage = dataclasses.replace(base_config.storage, warehouse=str(warehouse), database=DATABASE)
-    register_catalog(spark, dataclasses.replace(base_config, storage=storage))
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {OUTSIDE_DATABASE}")
-    tables.register(spark, OUTSIDE_DATABASE, "t", str(sentinel / "outside"))
+    Warehouse(str(warehouse), DATABASE, spark).register_all()
+    Warehouse(str(sentinel), OUTSIDE_DATABASE, spark).register("outside")
     return Place(warehouse, sentinel)
 
 
 @pytest.fixture(scope="module")
 def engines(spark: SparkSession, place: Place) -> Iterator[dict[str, Engine]]:
     opened: dict[str, Engine] = {
-        "duckdb": DuckDBEngine(str(place.warehouse), DATABASE).open(),
-        "spark": SparkEngine(spark, str(place.warehouse), DATABASE).open(),
+        "duckdb": DuckDBEngine(Warehouse(str(place.warehouse), DATABASE)).open(),
+        "spark": SparkEngine(spark, Warehouse(str(place.warehouse), DATABASE)).open(),
     }
     try:
         yield opened

@@ -26,6 +26,7 @@ from kafka_dedup.forensics.output import Report, Result
 from kafka_dedup.ingest.job import run_ingest
 from kafka_dedup.kafka import publish, simulator
 from tests.integration import forensics_truth as truth
+from tests.integration.forensics_fixtures import table_path
 from tests.integration.ingest_helpers import ingest_config
 
 SEED = 7
@@ -161,7 +162,7 @@ def test_gaps(duck: Engine, simulated: Simulated) -> None:
 
 def _state_oracle(sim: Simulated, key: str) -> list[tuple[Any, ...]]:
     """Distinct entity_state rows of a key across versions, read version by version."""
-    path = tables.location(sim.config.storage.warehouse, tables.ENTITY_STATE)
+    path = table_path(sim.config.storage.warehouse, tables.ENTITY_STATE)
     table = DeltaTable(path)
     seen: dict[tuple[Any, ...], list[int]] = {}
     for version in range(table.version() + 1):

@@ -18,7 +18,7 @@ from kafka_dedup.forensics import engines, trace
 from kafka_dedup.forensics.engine import EngineError
 from kafka_dedup.forensics.output import Result
 from kafka_dedup.forensics.parquet_source import parquet_sql
-from tests.integration.forensics_fixtures import ROUND_1, handmade_warehouse
+from tests.integration.forensics_fixtures import ROUND_1, handmade_warehouse, table_path
 
 WRITTEN = (
     tables.DELIVERIES,
@@ -33,7 +33,7 @@ WRITTEN = (
 def test_direct_parquet_read_equals_the_deltalake_reader(
     spark: SparkSession, tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> None:
-    path = tables.location(str(handmade_warehouse(spark, tmp_path_factory)), name)
+    path = table_path(handmade_warehouse(spark, tmp_path_factory), name)
     table = DeltaTable(path)
     sql = parquet_sql(table)
     assert sql is not None
@@ -53,7 +53,7 @@ def test_direct_parquet_read_equals_the_deltalake_reader(
 def test_deletion_vectors_need_the_spark_engine(
     spark: SparkSession, base_config: Config, tmp_path: Path
 ) -> None:
-    path = tables.location(str(tmp_path), tables.DELIVERIES)
+    path = table_path(tmp_path, tables.DELIVERIES)
     spark.createDataFrame(ROUND_1, tables.DELIVERIES_SCHEMA).write.format("delta").save(path)
     spark.sql(
         f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = true)"
@@ -79,7 +79,7 @@ def test_trace_shows_reconciliation_findings_once_the_table_exists(
 ) -> None:
     warehouse = str(tmp_path)
     spark.createDataFrame(ROUND_1, tables.DELIVERIES_SCHEMA).write.format("delta").save(
-        tables.location(warehouse, tables.DELIVERIES)
+        table_path(warehouse, tables.DELIVERIES)
     )
     schema = tables.SCHEMAS[tables.RECONCILIATION_FINDINGS]
     known = {
@@ -94,7 +94,7 @@ def test_trace_shows_reconciliation_findings_once_the_table_exists(
     row = tuple(known.get(f.name, None if f.nullable else "none") for f in schema.fields)
     spark.createDataFrame([row], schema).write.format("delta").partitionBy(
         *tables.PARTITIONING.get(tables.RECONCILIATION_FINDINGS, [])
-    ).save(tables.location(warehouse, tables.RECONCILIATION_FINDINGS))
+    ).save(table_path(warehouse, tables.RECONCILIATION_FINDINGS))
     config = dataclasses.replace(
         base_config,
         storage=dataclasses.replace(base_config.storage, warehouse=warehouse, database="fx_rf"),

@@ -21,11 +21,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.errors import UserError
 from kafka_dedup.forensics import options, shell
-from kafka_dedup.forensics.engines import open_engine, pick_engine
-from kafka_dedup.session import absolute
+from kafka_dedup.forensics.engines import open_engine
+
+logger = log.get(__name__)
 
 WRITE_WARNING = (
     "kafka-dedup sql: --allow-write: statements are not checked and can change tables "
@@ -67,16 +69,15 @@ def run(args: argparse.Namespace) -> int:
     if args.timestamp is not None and args.version is not None:
         raise SqlInputError("give --as-of-timestamp or --as-of-version, not both")
     config = load_config(args, options.FLAGS)
-    engine_name = pick_engine(args.engine, absolute(config.storage.warehouse), args.allow_write)
     text = _text(args)
     if text is not None and not text.strip():
         raise SqlInputError("no SQL statement given")
     limit = options.row_limit(args)
-    if args.allow_write:
-        print(WRITE_WARNING, file=sys.stderr)
-    with open_engine(config, engine_name, options.as_of_from(args), args.allow_write) as engine:
+    with open_engine(config, args.engine, options.as_of_from(args), args.allow_write) as engine:
+        if args.allow_write:
+            logger.warning(WRITE_WARNING)
         for note in engine.notes():
-            print(note, file=sys.stderr)
+            logger.info(note)
         if text is None:
             return shell.interactive(shell.Prompt(engine, args.format, limit))
         shell.run_text(engine, text, args.format, limit, sys.stdout)

@@ -11,6 +11,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaProtocolError
 from pyspark.sql import types as T
 
+from kafka_dedup import log, tables
 from kafka_dedup.forensics import duckdb_guard, guard, history, sqltext
 from kafka_dedup.forensics.engine import (
     PARAM_RE,
@@ -23,9 +24,12 @@ from kafka_dedup.forensics.engine import (
 )
 from kafka_dedup.forensics.history import AsOf, Commit
 from kafka_dedup.forensics.parquet_source import parquet_sql
+from kafka_dedup.warehouse import Warehouse
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
+
+logger = log.get(__name__)
 
 # Spark SQL functions the shared queries use, under their Spark names.
 SPARK_COMPAT_MACROS = (
@@ -82,14 +86,14 @@ def readable_directories(warehouse: str) -> list[str]:
 class DuckDBEngine(Engine):
     """In-process DuckDB; each table is a view over a pyarrow dataset of one Delta version."""
 
-    def __init__(self, warehouse: str, database: str, as_of: AsOf | None = None) -> None:
-        super().__init__(warehouse, database, as_of, read_only=True)
+    def __init__(self, warehouse: Warehouse, as_of: AsOf | None = None) -> None:
+        super().__init__(warehouse, as_of, read_only=True)
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")  # like the Spark session: hours in UTC
         for macro in SPARK_COMPAT_MACROS:
             self.con.execute(macro)
-        self.con.execute(f"CREATE SCHEMA {database}")
-        duckdb_guard.sandbox(self.con, readable_directories(self.warehouse))
+        self.con.execute(f"CREATE SCHEMA {self.database}")
+        duckdb_guard.sandbox(self.con, readable_directories(self.root))
 
     def split(self, text: str) -> guard.Split:
         return duckdb_guard.split(text)
@@ -97,11 +101,11 @@ class DuckDBEngine(Engine):
     def check(self, statement: str) -> None:
         duckdb_guard.check(statement)
 
-    def _exists(self, path: str) -> bool:
-        return bool(DeltaTable.is_deltatable(path))
+    def _exists(self, name: str) -> bool:
+        return bool(DeltaTable.is_deltatable(self.warehouse.location(name)))
 
-    def _read_history(self, path: str) -> list[Commit]:
-        return history.read_local_history(path)
+    def _read_history(self, name: str) -> list[Commit]:
+        return history.read_local_history(self.warehouse.location(name))
 
     def _publish(self, name: str, source: Any) -> None:
         self.con.register(name, source)
@@ -111,16 +115,18 @@ class DuckDBEngine(Engine):
         """`kafka_dedup.deliveries` works too, as in the Spark catalog."""
         self.con.execute(f"CREATE OR REPLACE VIEW {self.database}.{name} AS SELECT * FROM {name}")
 
-    def _register(self, name: str, path: str, version: int | None, empty: bool) -> None:
-        table = DeltaTable(path, version=version)
+    def _register(self, name: str, version: int | None, empty: bool) -> None:
+        table = DeltaTable(self.warehouse.location(name), version=version)
         sql = None if empty else parquet_sql(table)
         if sql is not None:
             try:
                 self.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {sql}")
                 self._alias(name)
                 return
-            except duckdb.Error:  # e.g. a column only newer files have: the reader copes
-                pass
+            except duckdb.BinderException as exc:
+                # A column of the table's schema that no file of this version holds (added by
+                # ALTER TABLE ADD COLUMNS since): deltalake's reader gives it as nulls.
+                logger.debug(f"{name}: deltalake reads it ({first_line(exc)})")
         dataset = self._dataset(name, table)
         self._publish(name, dataset.schema.empty_table() if empty else dataset)
 
@@ -136,15 +142,16 @@ class DuckDBEngine(Engine):
     def _register_empty(self, name: str, schema: T.StructType) -> None:
         self._publish(name, pa.schema([arrow_field(f) for f in schema.fields]).empty_table())
 
-    def _register_state_versions(self, path: str, commits: list[Commit], keys: list[str]) -> None:
+    def _register_state_versions(self, commits: list[Commit], keys: list[str]) -> None:
         import pyarrow.compute as pc  # only trace needs it: kept off the cold start of the rest
 
         parts = []
+        path = self.warehouse.location(tables.ENTITY_STATE)
         table = DeltaTable(path, version=commits[0].version) if commits else None
         for commit in commits:
             assert table is not None
             table.load_as_version(commit.version)
-            dataset = self._dataset("entity_state", table)
+            dataset = self._dataset(tables.ENTITY_STATE, table)
             rows = dataset.to_table(filter=pc.field("key").isin(keys))
             n = rows.num_rows
             meta = [

@@ -49,16 +49,13 @@ def _words(text: str) -> list[tuple[int, str]]:
 
 def split(text: str) -> guard.Split:
     """Statements ending in a `;` token, and the unfinished rest."""
-    semicolons, has_content, content = [], [], False
-    for start, kind in duckdb.tokenize(text):
-        if kind == duckdb.token_type.operator and text[start] == ";":
-            semicolons.append(start)
-            has_content.append(content)
-            content = False
-        elif kind != duckdb.token_type.comment:
-            content = True
-    has_content.append(content)
-    return guard.cut(text, semicolons, has_content)
+
+    def kind(start: int, token: duckdb.token_type) -> str:
+        if token == duckdb.token_type.operator and text[start] == ";":
+            return guard.SEMICOLON
+        return guard.BLANK if token == duckdb.token_type.comment else guard.CONTENT
+
+    return guard.cut(text, ((start, kind(start, token)) for start, token in duckdb.tokenize(text)))
 
 
 def parse(text: str) -> list[duckdb.Statement]:

@@ -16,6 +16,7 @@ from kafka_dedup.forensics import guard, history, sqltext, views
 from kafka_dedup.forensics.history import AsOf, Commit
 from kafka_dedup.forensics.output import Result, escape_controls
 from kafka_dedup.session import is_remote
+from kafka_dedup.warehouse import Warehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,11 +62,12 @@ class Engine(ABC):
     """A read session over one warehouse, optionally as of a past point (Delta time travel)."""
 
     def __init__(
-        self, warehouse: str, database: str, as_of: AsOf | None = None, read_only: bool = True
+        self, warehouse: Warehouse, as_of: AsOf | None = None, read_only: bool = True
     ) -> None:
-        self.warehouse = warehouse.rstrip("/")
+        self.warehouse = warehouse
+        self.root = warehouse.root
+        self.database = warehouse.database
         self.read_only = read_only
-        self.database = database
         self.as_of = as_of
         self.cutoff_ms: int | None = None
         self.versions: dict[str, int | None] = {}  # pinned version, None for the latest
@@ -75,19 +77,19 @@ class Engine(ABC):
 
     # --- what each engine implements -------------------------------------------------------
     @abstractmethod
-    def _exists(self, path: str) -> bool: ...
+    def _exists(self, name: str) -> bool: ...
 
     @abstractmethod
-    def _read_history(self, path: str) -> list[Commit]: ...
+    def _read_history(self, name: str) -> list[Commit]: ...
 
     @abstractmethod
-    def _register(self, name: str, path: str, version: int | None, empty: bool) -> None: ...
+    def _register(self, name: str, version: int | None, empty: bool) -> None: ...
 
     @abstractmethod
     def _register_empty(self, name: str, schema: T.StructType) -> None: ...
 
     @abstractmethod
-    def _register_state_versions(self, path: str, commits: list[Commit], keys: list[str]) -> None:
+    def _register_state_versions(self, commits: list[Commit], keys: list[str]) -> None:
         """Define STATE_VERSIONS: entity_state rows of `keys` at each of `commits`."""
 
     @abstractmethod
@@ -127,24 +129,20 @@ class Engine(ABC):
             return Result(table.slice(0, limit), truncated=True)
         return Result(table)
 
-    def location(self, name: str) -> str:
-        return tables.location(self.warehouse, name)
-
     def history(self, name: str) -> list[Commit]:
         """The table's commits, oldest first (cached; empty when the table does not exist)."""
         if name not in self._histories:
-            path = self.location(name)
-            self._histories[name] = self._read_history(path) if name in self._present else []
+            self._histories[name] = self._read_history(name) if name in self._present else []
         return self._histories[name]
 
     def open(self) -> Engine:
         """Register every table of the design by name (empty when absent), then the views."""
-        if not is_remote(self.warehouse) and not Path(self.warehouse).is_dir():
-            raise EngineError(f"warehouse {self.warehouse} does not exist; pass --warehouse DIR")
-        present = [n for n in tables.ALL_TABLES if self._exists(self.location(n))]
+        if not is_remote(self.root) and not Path(self.root).is_dir():
+            raise EngineError(f"warehouse {self.root} does not exist; pass --warehouse DIR")
+        present = [n for n in tables.ALL_TABLES if self._exists(n)]
         if not present:
             raise EngineError(
-                f"no kafka-dedup tables under {self.warehouse} (expected deliveries/, events/, "
+                f"no kafka-dedup tables under {self.root} (expected deliveries/, events/, "
                 "...); run kafka-dedup ingest first or fix --warehouse"
             )
         self._present = frozenset(present)
@@ -163,13 +161,13 @@ class Engine(ABC):
             return
         if self.cutoff_ms is None:
             self.versions[name] = None
-            self._register(name, self.location(name), None, empty=False)
+            self._register(name, None, empty=False)
             return
         version = history.version_at(self.history(name), self.cutoff_ms)
         if version is None:  # created after the as-of point
             self.absent.append(name)
         self.versions[name] = version
-        self._register(name, self.location(name), version, empty=version is None)
+        self._register(name, version, empty=version is None)
 
     def notes(self) -> list[str]:
         """What the reader must know about the snapshot: the as-of point and table versions."""
@@ -200,7 +198,7 @@ class Engine(ABC):
                 "(raise --max-versions to see older ones)"
             )
             commits = commits[-max_versions:]
-        self._register_state_versions(self.location(tables.ENTITY_STATE), commits, list(keys))
+        self._register_state_versions(commits, list(keys))
         return notes
 
     def __enter__(self) -> Engine:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from kafka_dedup.config import Config
 from kafka_dedup.forensics.engine import Engine, EngineError
 from kafka_dedup.forensics.history import AsOf
-from kafka_dedup.session import absolute, build_session, is_remote
+from kafka_dedup.session import build_session, is_remote
+from kafka_dedup.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -40,13 +41,12 @@ def open_engine(
     spark: SparkSession | None = None,
 ) -> Engine:
     """An opened engine over config.storage.warehouse; builds a Spark session only if needed."""
-    warehouse = absolute(config.storage.warehouse)
-    database = config.storage.database
+    warehouse = Warehouse.of(config)  # locations only: DuckDB needs no Spark session
     engine: Engine
-    if pick_engine(requested, warehouse, allow_write) == "duckdb":
+    if pick_engine(requested, warehouse.root, allow_write) == "duckdb":
         from kafka_dedup.forensics.duckdb_engine import DuckDBEngine
 
-        engine = DuckDBEngine(warehouse, database, as_of)
+        engine = DuckDBEngine(warehouse, as_of)
     else:
         from kafka_dedup.forensics.spark_engine import SparkEngine
 
@@ -58,9 +58,7 @@ def open_engine(
             # spark-submit or in tests)
             owns = SparkContext._active_spark_context is None
             spark = build_session(config)
-        engine = SparkEngine(
-            spark, warehouse, database, as_of, owns_session=owns, read_only=not allow_write
-        )
+        engine = SparkEngine(spark, warehouse, as_of, owns_session=owns, read_only=not allow_write)
     try:
         return engine.open()
     except BaseException:

@@ -7,7 +7,7 @@ exactly the text the engine then runs, so quoting and comment tricks cannot make
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kafka_dedup.errors import UserError
@@ -36,16 +36,21 @@ class Split:
     rest: str
 
 
-def cut(text: str, semicolons: Sequence[int], has_content: Sequence[bool]) -> Split:
-    """Cut text at the engine lexer's `;` token offsets; pieces without tokens are dropped.
+SEMICOLON, CONTENT, BLANK = "semicolon", "content", "blank"
 
-    has_content has one flag per piece (len(semicolons) + 1): whether the lexer found a
-    token other than a comment in it.
+
+def cut(text: str, tokens: Iterable[tuple[int, str]]) -> Split:
+    """Cut text at the `;` tokens of an engine's lexer; pieces holding only blanks are dropped.
+
+    tokens: (offset, SEMICOLON | CONTENT | BLANK) in text order, as the engine's lexer reads
+    them (comments and whitespace are BLANK).
     """
-    statements, start = [], 0
-    for pos, content in zip(semicolons, has_content, strict=False):
-        if content:
-            statements.append(text[start:pos].strip())
-        start = pos + 1
-    rest = text[start:] if has_content[len(semicolons)] else ""
-    return Split(statements, rest)
+    statements, start, content = [], 0, False
+    for offset, kind in tokens:
+        if kind == SEMICOLON:
+            if content:
+                statements.append(text[start:offset].strip())
+            start, content = offset + 1, False
+        elif kind == CONTENT:
+            content = True
+    return Split(statements, text[start:] if content else "")

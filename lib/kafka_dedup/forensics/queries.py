@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from kafka_dedup.domain import MERGED_BY_RECONCILE
+from kafka_dedup.domain import APPLICATION_RESEND, IDENTITY, MERGED_BY_RECONCILE, PRODUCER_RETRY
 from kafka_dedup.forensics.engine import Engine
 from kafka_dedup.forensics.output import Report, Section
 from kafka_dedup.forensics.views import (
-    APPLICATION_RESEND,
-    COPY_ORDER,
+    DELIVERY_COPIES,
     DUPLICATES,
-    PRODUCER_RETRY,
+    PER_EVENT,
+    columns_sql,
+    copy_number_sql,
+    same_sql,
 )
 
 SUMMARY_COPIES = "summary_copies"
@@ -19,8 +21,8 @@ DEFAULT_TOP = 10
 # Only the columns summary groups by, so the window runs over narrow rows.
 SUMMARY_COPIES_SQL = f"""
 SELECT topic, `partition`, producer_id, date_trunc('hour', kafka_timestamp) AS hour,
-       row_number() OVER (PARTITION BY key, event_id ORDER BY {COPY_ORDER}) AS copy_number,
-       count(*) OVER (PARTITION BY key, event_id) AS copies,
+       {copy_number_sql()} AS copy_number,
+       count(*) OVER ({PER_EVENT}) AS copies,
        key, event_id
 FROM deliveries
 WHERE parse_error IS NULL"""
@@ -54,6 +56,24 @@ SELECT (SELECT CAST(coalesce(sum(late_rows), 0) AS BIGINT) FROM ingest_batches)
         WHERE c.copy_number = 1 AND e.event_id IS NULL) AS valid_events_not_in_events,
        (SELECT count(*) FROM events WHERE merged_by = '{MERGED_BY_RECONCILE}')
          AS events_merged_by_reconcile"""
+
+
+# Valid deliveries not kept in events: by likely cause, and those of events not merged yet.
+NOT_YET_MERGED = "late: not yet in events (nightly run merges it)"
+REMOVED_BY_CAUSE_SQL = f"""
+SELECT CASE WHEN e.event_id IS NULL THEN '{NOT_YET_MERGED}' ELSE c.likely_cause END AS cause,
+       count(*) AS copies
+FROM {DELIVERY_COPIES} AS c
+LEFT JOIN (SELECT DISTINCT {columns_sql(IDENTITY)} FROM events) AS e
+  ON {same_sql("e", "c", IDENTITY)}
+WHERE c.copy_number > 1 OR e.event_id IS NULL
+GROUP BY 1
+ORDER BY 1"""
+
+
+def removed_by_cause(engine: Engine) -> dict[str, int]:
+    """Copies the dedup removed, by likely cause; copies of events not merged yet apart."""
+    return {cause: copies for cause, copies in engine.run(REMOVED_BY_CAUSE_SQL).rows()}
 
 
 def _rate_by(columns: list[str]) -> str:

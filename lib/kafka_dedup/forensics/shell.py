@@ -9,11 +9,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
-from kafka_dedup import tables
+from kafka_dedup import log, tables
 from kafka_dedup.errors import UserError
 from kafka_dedup.forensics import views
 from kafka_dedup.forensics.engine import Engine
 from kafka_dedup.forensics.output import render_result
+
+logger = log.get(__name__)
 
 PROMPT, CONTINUATION = "sql> ", "  -> "
 QUIT_WORDS = frozenset({"\\q", "quit", "exit", "quit;", "exit;"})
@@ -63,21 +65,15 @@ def run_text(engine: Engine, text: str, fmt: str, limit: int | None, out: TextIO
 
 
 class Prompt:
-    """The interactive loop; an error is printed and the session goes on."""
+    """The interactive loop: results on `out`; an error is logged and the session goes on."""
 
     def __init__(
-        self,
-        engine: Engine,
-        fmt: str,
-        limit: int | None,
-        out: TextIO = sys.stdout,
-        err: TextIO = sys.stderr,
+        self, engine: Engine, fmt: str, limit: int | None, out: TextIO = sys.stdout
     ) -> None:
         self.engine = engine
         self.fmt = fmt
         self.limit = limit
         self.out = out
-        self.err = err
         self.readline: ModuleType | None = None
         self.failures = 0
 
@@ -133,10 +129,10 @@ class Prompt:
             run_statements(self.engine, [statement], self.fmt, self.limit, self.out)
         except UserError as exc:
             self.failures += 1
-            print(f"error: {exc}", file=self.err)
+            logger.error(f"error: {exc}")
         except KeyboardInterrupt:  # Ctrl-C while a statement runs: back to the prompt
             self.failures += 1
-            print("cancelled", file=self.err)
+            logger.warning("cancelled")
 
     def meta(self, command: str) -> None:
         """\\d lists tables and views, \\d NAME describes one, anything else prints help."""
@@ -186,7 +182,7 @@ def interactive(prompt: Prompt) -> int:
     if not sys.stdin.isatty():
         return prompt.loop(read_stdin)
     prompt.enable_history()
-    print("kafka-dedup sql: statements end with ';'; \\? for help, \\q to quit", file=prompt.out)
+    logger.info("kafka-dedup sql: statements end with ';'; \\? for help, \\q to quit")
     try:
         return prompt.loop(input)
     finally:

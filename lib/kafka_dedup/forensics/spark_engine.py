@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
-from delta.tables import DeltaTable
 from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.logger import PySparkLogger
@@ -16,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from kafka_dedup import tables
 from kafka_dedup.forensics import guard, spark_guard
 from kafka_dedup.forensics.engine import (
     STATE_VERSIONS,
@@ -25,6 +25,7 @@ from kafka_dedup.forensics.engine import (
     state_versions_schema,
 )
 from kafka_dedup.forensics.history import AsOf, Commit
+from kafka_dedup.warehouse import Warehouse
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,21 +51,22 @@ class SparkEngine(Engine):
     def __init__(
         self,
         spark: SparkSession,
-        warehouse: str,
-        database: str,
+        warehouse: Warehouse,
         as_of: AsOf | None = None,
         owns_session: bool = False,
         read_only: bool = True,
     ) -> None:
-        super().__init__(warehouse, database, as_of, read_only)
-        self._root = spark
-        self._owns_session = owns_session
         # A sibling session: its own temp views and settings, same JVM, catalog and cache.
         self.spark = spark.newSession()
+        super().__init__(
+            Warehouse(warehouse.root, warehouse.database, self.spark), as_of, read_only
+        )
+        self._parent = spark
+        self._owns_session = owns_session
         if read_only:
             for key, value in spark_guard.NO_FILE_QUERIES.items():
                 self.spark.conf.set(key, value)
-        self.guard = spark_guard.SparkGuard(self.spark, self.warehouse)
+        self.guard = spark_guard.SparkGuard(self.spark, self.root)
         self._cached: list[DataFrame] = []
 
     def split(self, text: str) -> guard.Split:
@@ -73,12 +75,12 @@ class SparkEngine(Engine):
     def check(self, statement: str) -> None:
         self.guard.check(statement)
 
-    def _exists(self, path: str) -> bool:
-        return bool(DeltaTable.isDeltaTable(self.spark, path))
+    def _exists(self, name: str) -> bool:
+        return self.warehouse.exists(name)
 
-    def _read_history(self, path: str) -> list[Commit]:
+    def _read_history(self, name: str) -> list[Commit]:
         rows = (
-            DeltaTable.forPath(self.spark, path)
+            self.warehouse.table(name)
             .history()
             .select("version", F.unix_millis("timestamp").alias("ms"), "operation")
             .collect()
@@ -87,22 +89,16 @@ class SparkEngine(Engine):
             (Commit(r.version, r.ms, r.operation or "") for r in rows), key=lambda c: c.version
         )
 
-    def _read(self, path: str, version: int | None) -> DataFrame:
-        reader = self.spark.read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", version)
-        return reader.load(path)
-
-    def _register(self, name: str, path: str, version: int | None, empty: bool) -> None:
-        table_df = self._read(path, version)
+    def _register(self, name: str, version: int | None, empty: bool) -> None:
+        table_df = self.warehouse.read(name, version)
         (table_df.limit(0) if empty else table_df).createOrReplaceTempView(name)
 
     def _register_empty(self, name: str, schema: T.StructType) -> None:
         self.spark.createDataFrame([], schema).createOrReplaceTempView(name)
 
-    def _register_state_versions(self, path: str, commits: list[Commit], keys: list[str]) -> None:
+    def _register_state_versions(self, commits: list[Commit], keys: list[str]) -> None:
         frames = [
-            self._read(path, c.version)
+            self.warehouse.read(tables.ENTITY_STATE, c.version)
             .where(F.col("key").isin(keys))
             .select(
                 F.lit(c.version).cast("bigint").alias("version"),
@@ -143,4 +139,4 @@ class SparkEngine(Engine):
             cached_df.unpersist()
         self._cached.clear()
         if self._owns_session:
-            self._root.stop()
+            self._parent.stop()

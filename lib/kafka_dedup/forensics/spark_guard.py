@@ -129,16 +129,15 @@ class SparkGuard:
         lexer = p.SqlBaseLexer(chars)
         lexer.removeErrorListeners()
         semicolon = p.SqlBaseLexer.SEMICOLON
-        semicolons, has_content, content = [], [], False
-        for token in lexer.getAllTokens():
+
+        def kind(token: Any) -> str:
             if token.getType() == semicolon:
-                semicolons.append(token.getStartIndex())
-                has_content.append(content)
-                content = False
-            elif token.getChannel() == 0:  # comments and blanks are on the hidden channel
-                content = True
-        has_content.append(content)
-        return guard.cut(text, semicolons, has_content)
+                return guard.SEMICOLON
+            # comments and blanks are on the hidden channel
+            return guard.CONTENT if token.getChannel() == 0 else guard.BLANK
+
+        tokens = lexer.getAllTokens()
+        return guard.cut(text, ((token.getStartIndex(), kind(token)) for token in tokens))
 
     # --- before running: the parsed plan -------------------------------------------------
     def parse(self, statement: str) -> Any:

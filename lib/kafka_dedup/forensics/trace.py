@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from kafka_dedup import tables
+from kafka_dedup.domain import COORDINATES, IDENTITY, first_seen_order_sql
 from kafka_dedup.errors import UserError
 from kafka_dedup.forensics.engine import STATE_VERSIONS, Engine
 from kafka_dedup.forensics.output import Report, Section
-from kafka_dedup.forensics.views import copies_sql
+from kafka_dedup.forensics.views import columns_sql, copies_sql, same_sql
 
 DEFAULT_MAX_VERSIONS = 100
+# A delivery is the copy events kept when both its event and its coordinates match.
+KEPT_COPY = (*IDENTITY, *COORDINATES)
 # Simple filters, so both engines push them into the Parquet scan instead of reading every
 # column of every delivery; a malformed record's key is only in raw_key.
 EVENT_DELIVERIES = "SELECT * FROM deliveries WHERE event_id = :event_id"
@@ -18,20 +21,19 @@ KEY_DELIVERIES = """SELECT * FROM deliveries WHERE key = :key
   UNION ALL
   SELECT * FROM deliveries WHERE key IS NULL AND raw_key = :key_bytes"""
 
-DELIVERIES_SQL = """
-WITH copies AS ({copies})
+# Output columns in time order: the order in which the ingest sees copies.
+DELIVERIES_SQL = f"""
+WITH copies AS ({{copies}})
 SELECT d.kafka_timestamp, d.topic, d.`partition`, d.`offset`, d.key, d.event_id,
        c.copy_number, c.copies, c.gap_ms, c.likely_cause, c.differs_from_first,
        e.key IS NOT NULL AS kept_in_events,
        d.producer_id, d.event_type, d.event_time, d.sequence, d.parse_error, d.ingested_at,
        d.payload
-FROM ({deliveries}) AS d
-LEFT JOIN copies AS c
-  ON c.topic = d.topic AND c.`partition` = d.`partition` AND c.`offset` = d.`offset`
-LEFT JOIN (SELECT key, event_id, topic, `partition`, `offset` FROM events WHERE {match}) AS e
-  ON e.key = d.key AND e.event_id = d.event_id
-  AND e.topic = d.topic AND e.`partition` = d.`partition` AND e.`offset` = d.`offset`
-ORDER BY d.kafka_timestamp ASC NULLS FIRST, d.topic, d.`partition`, d.`offset`"""
+FROM ({{deliveries}}) AS d
+LEFT JOIN copies AS c ON {same_sql("c", "d", COORDINATES)}
+LEFT JOIN (SELECT {columns_sql(KEPT_COPY)} FROM events WHERE {{match}}) AS e
+  ON {same_sql("e", "d", KEPT_COPY)}
+ORDER BY {first_seen_order_sql()}"""
 
 EVENTS_SQL = """
 SELECT event_time, key, event_id, event_type, sequence, producer_id,
@@ -60,11 +62,11 @@ FROM reconciliation_findings
 WHERE {where}
 ORDER BY run_date, source, finding_type, key, event_id"""
 
-QUARANTINE_SQL = """
+QUARANTINE_SQL = f"""
 SELECT kafka_timestamp, topic, `partition`, `offset`, reason, detail, quarantined_at
 FROM quarantine
 WHERE raw_key = :key_bytes
-ORDER BY kafka_timestamp ASC NULLS FIRST, topic, `partition`, `offset`"""
+ORDER BY {first_seen_order_sql()}"""
 
 EVENT_KEYS_SQL = """
 SELECT DISTINCT key FROM (

@@ -1,25 +1,49 @@
 """The SQL views every engine defines: `delivery_copies` and `duplicates`.
 
-Written in the common subset of Spark SQL and DuckDB (backticks, `unix_millis`, named windows,
-explicit NULLS FIRST), so the same text runs on both and gives the same rows.
+Rendered from kafka_dedup.domain (identity, first-seen order, duplicate causes, compared
+fields) in the common subset of Spark SQL and DuckDB (backticks, `unix_millis`, named
+windows, explicit NULLS FIRST), so the same text runs on both and gives the same rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from kafka_dedup.domain import (
+    APPLICATION_RESEND,
+    COMPARED_FIELDS,
+    COORDINATES,
+    FIRST_COPY,
+    IDENTITY,
+    OFFSET_REREAD,
+    PRODUCER_RETRY,
+    first_seen_order_sql,
+)
+
 DELIVERY_COPIES = "delivery_copies"
 DUPLICATES = "duplicates"
 
-# The order the ingest uses to pick the first-seen copy (kafka_dedup.ingest.merge).
-COPY_ORDER = "kafka_timestamp ASC NULLS FIRST, topic, `partition`, `offset`"
 
-FIRST_COPY = "first copy"
-PRODUCER_RETRY = "producer retry"
-APPLICATION_RESEND = "application resend"
-OFFSET_REREAD = "same offset read again: impossible here, deliveries keeps each offset once"
+def columns_sql(names: Iterable[str]) -> str:
+    """A column list with every name quoted (`partition` and `offset` are keywords)."""
+    return ", ".join(f"`{name}`" for name in names)
 
-# Envelope fields compared with the first copy: all equal means the producer sent the same
-# message again; any difference means the application built and sent it again.
-COMPARED_FIELDS = ("producer_id", "event_type", "event_time", "sequence", "payload")
+
+def same_sql(left: str, right: str, names: Iterable[str]) -> str:
+    """A join condition: `left` and `right` agree on every column named."""
+    return " AND ".join(f"{left}.`{name}` = {right}.`{name}`" for name in names)
+
+
+# The copies of one event, and the reads of one Kafka offset.
+PER_EVENT = f"PARTITION BY {columns_sql(IDENTITY)}"
+PER_OFFSET = f"PARTITION BY {columns_sql(COORDINATES)}"
+# Copy 1 is the copy the ingest keeps in events.
+FIRST_SEEN_WINDOW = f"({PER_EVENT} ORDER BY {first_seen_order_sql()})"
+
+
+def copy_number_sql() -> str:
+    """The copy's rank among its event's copies, as the ingest orders them."""
+    return f"row_number() OVER {FIRST_SEEN_WINDOW}"
 
 
 def _differences() -> str:
@@ -27,6 +51,14 @@ def _differences() -> str:
         f"CASE WHEN {f} IS DISTINCT FROM first_{f} THEN '{f}' END" for f in COMPARED_FIELDS
     )
     return f"concat_ws(', ',\n      {checks})"
+
+
+def _likely_cause() -> str:
+    """The cause of a copy, from the tables alone (see kafka_dedup.domain)."""
+    return f"""CASE WHEN copy_number > 1 AND reads_of_offset > 1 THEN '{OFFSET_REREAD}'
+            WHEN copy_number = 1 THEN '{FIRST_COPY}'
+            WHEN differences = '' THEN '{PRODUCER_RETRY}'
+            ELSE '{APPLICATION_RESEND}' END"""
 
 
 def copies_sql(where: str = "TRUE") -> str:
@@ -44,12 +76,12 @@ WITH numbered AS (
   SELECT topic, `partition`, `offset`, kafka_timestamp, key, event_id, event_type, event_time,
          sequence, producer_id, payload, ingested_at,
          row_number() OVER first_seen AS copy_number,
-         count(*) OVER (PARTITION BY key, event_id) AS copies,
-         count(*) OVER (PARTITION BY topic, `partition`, `offset`) AS reads_of_offset,
+         count(*) OVER ({PER_EVENT}) AS copies,
+         count(*) OVER ({PER_OFFSET}) AS reads_of_offset,
          {firsts}
   FROM deliveries
   WHERE parse_error IS NULL AND ({where})
-  WINDOW first_seen AS (PARTITION BY key, event_id ORDER BY {COPY_ORDER})
+  WINDOW first_seen AS {FIRST_SEEN_WINDOW}
 ),
 compared AS (
   SELECT numbered.*, {_differences()} AS differences
@@ -57,10 +89,7 @@ compared AS (
 )
 SELECT key, event_id, copy_number, copies, topic, `partition`, `offset`, kafka_timestamp,
        unix_millis(kafka_timestamp) - unix_millis(first_kafka_timestamp) AS gap_ms,
-       CASE WHEN copy_number > 1 AND reads_of_offset > 1 THEN '{OFFSET_REREAD}'
-            WHEN copy_number = 1 THEN '{FIRST_COPY}'
-            WHEN differences = '' THEN '{PRODUCER_RETRY}'
-            ELSE '{APPLICATION_RESEND}' END AS likely_cause,
+       {_likely_cause()} AS likely_cause,
        nullif(differences, '') AS differs_from_first,
        producer_id, event_type, event_time, sequence, ingested_at, payload
 FROM compared"""
