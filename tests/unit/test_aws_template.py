@@ -11,6 +11,7 @@ from cfnlint.api import lint_file
 from cfnlint.decode import decode_str
 
 from kafka_dedup import paths
+from kafka_dedup.aws import stack
 
 TEMPLATE = paths.project_root() / "infra" / "aws" / "kafka-dedup.yaml"
 
@@ -33,6 +34,12 @@ def statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for policy in role["Properties"]["Policies"]
         for s in policy["PolicyDocument"]["Statement"]
     }
+
+
+def test_outputs_include_every_one_the_cli_falls_back_on(template: dict[str, Any]) -> None:
+    # `kafka-dedup aws ...` reads these outputs when [aws] leaves a setting empty
+    read = {*stack.OUTPUT_FOR.values(), stack.LOG_STORE_OUTPUT}
+    assert read <= set(template["Outputs"]), read - set(template["Outputs"])
 
 
 def test_cfn_lint_reports_nothing() -> None:
