@@ -213,7 +213,7 @@ def scenario(
         {"storage": {"warehouse": str(warehouse), "database": "downstream_it"}, "reconcile": raw},
         "test",
     )
-    result = run_reconcile(spark, config, events[0].event_time.date(), quiet=True)
+    result = run_reconcile(spark, config, events[0].event_time.date())
     found_df = read_table(spark, warehouse, tables.RECONCILIATION_FINDINGS)
     return Scenario(events, outputs, charges, result, found_df.collect())
 
