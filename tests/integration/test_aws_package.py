@@ -56,7 +56,7 @@ def test_package_uploads_once_and_runs_in_a_fresh_virtualenv(
     assert f"uploaded 0, already there {files}" in capsys.readouterr().err
     assert json.loads((aws_bundle_dir / "bundle.json").read_text()) == manifest
     # progress lines are log messages: --quiet leaves stdout and stderr empty
-    assert run_cli("--config", str(config), "aws", "package", "--quiet") == 0
+    assert run_cli("--quiet", "--config", str(config), "aws", "package") == 0
     assert capsys.readouterr() == ("", "")
 
     assert_ships_the_kafka_source_the_runtime_lacks(manifest)
