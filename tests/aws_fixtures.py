@@ -84,12 +84,21 @@ def aws_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("aws-bundle")
 
 
-def aws_config_file(path: Path, endpoint: str, bundle_dir: Path, **aws: str) -> Path:
+def aws_config_file(
+    path: Path, endpoint: str, bundle_dir: Path, **aws: str | dict[str, str]
+) -> Path:
     """A config file with an [aws] section pointing at the moto server."""
     values = {"endpoint_url": endpoint, "region": REGION, "bundle_dir": str(bundle_dir), **aws}
     lines = ["[kafka]", 'bootstrap_servers = "b-1.kafka.internal:9098"', 'topics = ["orders"]', ""]
-    lines += ["[aws]", *(f"{k} = {json.dumps(v)}" for k, v in values.items()), ""]
+    lines += ["[aws]", *(f"{k} = {toml_value(v)}" for k, v in values.items()), ""]
     return write_text(path, "\n".join(lines))
+
+
+def toml_value(value: str | dict[str, str]) -> str:
+    """A string, or a table of strings inline (JSON's string escapes are TOML's)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)
 
 
 def client(service: str, endpoint: str):  # noqa: ANN201 - boto3 clients are untyped

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from cfnlint.decode import decode_str
 
 from kafka_dedup import cli, paths
 from tests.aws_fixtures import aws_config_file, client, make_bucket, write_text
+
+TEMPLATE = paths.project_root() / "infra" / "aws" / "kafka-dedup.yaml"
+OUTPUT_PLACES = ("WarehouseUri", "CheckpointsUri", "ReportsUri", "ArtifactsUri", "LogsUri")
+RELEASE = "emr-spark-8.0.1"
+RETENTION_DAYS = 30
 
 
 def test_deploy_creates_the_stack_then_adds_the_bundles_schedules(
@@ -26,10 +33,12 @@ def test_deploy_creates_the_stack_then_adds_the_bundles_schedules(
     stack = f"kd-{uuid.uuid4().hex[:8]}"
     # moto returns no stack outputs (the application is not modelled): name the bundle bucket
     artifacts = make_bucket(moto_endpoint, f"{stack}-artifacts")
+    # a release and a retention other than the template's defaults: they must reach the stack
     config = aws_config_file(
         tmp_path / "kafka-dedup.toml", moto_endpoint, aws_bundle_dir, stack_name=stack,
         artifacts_uri=f"s3://{artifacts}/kafka-dedup", warehouse=f"s3a://{stack}-d/warehouse",
-        checkpoints=f"s3a://{stack}-d/checkpoints",
+        checkpoints=f"s3a://{stack}-d/checkpoints", release_label=RELEASE,
+        parameters={"LogRetentionDays": str(RETENTION_DAYS)},
     )  # fmt: skip
 
     assert cli.main(["--config", str(config), "aws", "deploy"]) == 0
@@ -57,11 +66,12 @@ def test_deploy_creates_the_stack_then_adds_the_bundles_schedules(
     assert params["ReconcileEntryPoint"] == (
         f"s3://{artifacts}/kafka-dedup/{manifest['entry:nightly_reconcile']}"
     )
-    assert (
-        f"s3://{artifacts}/kafka-dedup/{manifest['python']}#pyenv"
-        in params["SparkSubmitParameters"]
-    )
-    assert params["ReleaseLabel"] == "emr-spark-8.0.0"
+    # the schedules' runs find every archive and jar they name in the bundle bucket
+    named = re.findall(r"s3://[^\s,#]+", params["SparkSubmitParameters"])
+    assert f"s3://{artifacts}/kafka-dedup/{manifest['python']}" in named
+    for uri in named:
+        client("s3", moto_endpoint).head_object(Bucket=artifacts, Key=uri.split("/", 3)[3])
+    assert params["ReleaseLabel"] == RELEASE
     assert params["KafkaBootstrapServers"] == "b-1.kafka.internal:9098"
 
     resources = {
@@ -73,10 +83,10 @@ def test_deploy_creates_the_stack_then_adds_the_bundles_schedules(
     assert_log_store_table(moto_endpoint, resources["LogStoreTable"])
     assert_job_role_scoped_to_the_stack(moto_endpoint, resources)
     groups = client("logs", moto_endpoint).describe_log_groups(
-        logGroupNamePrefix=f"/kafka-dedup/{stack}"
+        logGroupNamePrefix=resources["LogGroup"]
     )
     assert [(g["logGroupName"], g["retentionInDays"]) for g in groups["logGroups"]] == [
-        (f"/kafka-dedup/{stack}", 90)
+        (resources["LogGroup"], RETENTION_DAYS)
     ]
 
 
@@ -112,14 +122,16 @@ def assert_job_role_scoped_to_the_stack(endpoint: str, resources: dict[str, str]
         iam.get_role_policy(RoleName=resources["JobRole"], PolicyName="data")["PolicyDocument"]
     )
     by_sid = {s["Sid"]: s for s in document["Statement"]}
-    data, artifacts, logs = (resources[k] for k in ("DataBucket", "ArtifactsBucket", "LogsBucket"))
+    # exactly the places the stack's outputs send the jobs to (moto computes no outputs:
+    # they are read from the template and filled with the stack's real bucket names)
+    uri = {name: output_uri(name, resources) for name in OUTPUT_PLACES}
     assert by_sid["ReadWriteTablesCheckpointsReports"]["Resource"] == [
-        f"arn:aws:s3:::{data}/warehouse/*",
-        f"arn:aws:s3:::{data}/checkpoints/*",
-        f"arn:aws:s3:::{data}/reports/*",
+        object_arn(uri["WarehouseUri"]),
+        object_arn(uri["CheckpointsUri"]),
+        object_arn(uri["ReportsUri"]),
     ]
-    assert by_sid["ReadBundle"]["Resource"] == f"arn:aws:s3:::{artifacts}/kafka-dedup/*"
-    assert by_sid["WriteJobLogs"]["Resource"] == f"arn:aws:s3:::{logs}/emr-serverless/*"
+    assert by_sid["ReadBundle"]["Resource"] == object_arn(uri["ArtifactsUri"])
+    assert by_sid["WriteJobLogs"]["Resource"] == object_arn(uri["LogsUri"])
     assert by_sid["DeltaLogStore"]["Resource"].endswith(f":table/{resources['LogStoreTable']}")
     trust = as_json(iam.get_role(RoleName=resources["JobRole"])["Role"]["AssumeRolePolicyDocument"])
     assert trust["Statement"][0]["Principal"] == {"Service": "emr-serverless.amazonaws.com"}
@@ -145,6 +157,18 @@ def test_deploy_fails_with_one_line_naming_the_rejected_resource(
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("kafka-dedup aws: error: executing change set kafka-dedup-")
     assert "InvalidParameterValue" in error
+
+
+def output_uri(name: str, resources: dict[str, str]) -> str:
+    """A template output (`!Sub s3://${Bucket}/prefix`) with the stack's physical names."""
+    template, _ = decode_str(TEMPLATE.read_text(encoding="utf-8"))
+    text = template["Outputs"][name]["Value"]["Fn::Sub"]
+    return re.sub(r"\$\{([^}]+)\}", lambda m: resources[m.group(1)], text)
+
+
+def object_arn(uri: str) -> str:
+    """s3://bucket/prefix or s3a://bucket/prefix -> the ARN of every object under the prefix."""
+    return f"arn:aws:s3:::{uri.split('://', 1)[1]}/*"
 
 
 def as_json(document: Any) -> Any:

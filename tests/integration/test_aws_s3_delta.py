@@ -13,6 +13,7 @@ from kafka_dedup import config as config_mod
 from kafka_dedup import session as session_mod
 from kafka_dedup import tables
 from kafka_dedup.config import Config
+from kafka_dedup.warehouse import Warehouse
 from tests.aws_fixtures import (
     REGION,
     configure_s3a,
@@ -69,10 +70,10 @@ def test_delta_table_on_s3_create_append_merge_and_catalog(
     bucket = make_bucket(moto_endpoint, f"wh-{uuid.uuid4().hex[:8]}")
     config = s3_config(base_config, moto_endpoint, bucket)
     configure_s3a(spark, config)
-    warehouse = config.storage.warehouse
     database = config.storage.database
+    warehouse = Warehouse.of(config, spark)
 
-    tables.ensure_table(spark, warehouse, database, tables.QUARANTINE)
+    warehouse.ensure(tables.QUARANTINE)
     at = datetime(2026, 11, 25, 10, 0, 0)
     # a row with a null key and detail rides along: nulls must survive the S3 round trip
     rows = [
@@ -81,15 +82,13 @@ def test_delta_table_on_s3_create_append_merge_and_catalog(
     ]
     schema = tables.QUARANTINE_SCHEMA
     spark.createDataFrame(rows, schema).write.format("delta").mode("append").save(
-        tables.location(warehouse, tables.QUARANTINE)
+        warehouse.location(tables.QUARANTINE)
     )
-    from delta.tables import DeltaTable
-
     update_df = spark.createDataFrame(
         [("orders", 1, 7, at, b"k1", b"{}", "missing_event_id", "fixed detail", at)], schema
     )
     (
-        DeltaTable.forPath(spark, tables.location(warehouse, tables.QUARANTINE))
+        warehouse.table(tables.QUARANTINE)
         .alias("t")
         .merge(
             update_df.alias("s"),
@@ -101,7 +100,7 @@ def test_delta_table_on_s3_create_append_merge_and_catalog(
 
     # a fresh catalog finds the table on S3, as a new process would
     spark.sql(f"DROP TABLE IF EXISTS {database}.{tables.QUARANTINE}")
-    assert session_mod.register_catalog(spark, config) == [tables.QUARANTINE]
+    assert Warehouse.of(config, spark).register_all() == [tables.QUARANTINE]
     expected = [rows[0], update_df.collect()[0]]
     assertDataFrameEqual(
         spark.table(f"{database}.{tables.QUARANTINE}"), spark.createDataFrame(expected, schema)
@@ -160,15 +159,10 @@ def test_ingest_and_reconcile_run_with_warehouse_and_checkpoints_on_s3(
 
     result = run_ingest(spark, config)
     assert result.stopped_by_signal is False
-    warehouse = config.storage.warehouse
-    events = {
-        (r.key, r.event_id)
-        for r in spark.read.format("delta")
-        .load(tables.location(warehouse, tables.EVENTS))
-        .collect()
-    }
+    warehouse = Warehouse.of(config, spark)
+    events = {(r.key, r.event_id) for r in warehouse.read(tables.EVENTS).collect()}
     assert events == {(key, eid) for key, eid, *_ in EVENTS}
-    state = spark.read.format("delta").load(tables.location(warehouse, tables.ENTITY_STATE))
+    state = warehouse.read(tables.ENTITY_STATE)
     assert {(r.key, r.event_id) for r in state.collect()} == {("o-1", "e-2"), ("o-2", "e-3")}
 
     # the nightly run of that day, well after its grace period

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import io
 import json
+import tarfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +54,23 @@ def deployment(moto_endpoint: str, aws_bundle_dir: Path, tmp_path: Path) -> Depl
     return Deployment(app, artifacts, logs, warehouse, str(config), aws_bundle_dir)
 
 
+def parsed(job: str, arguments: list[str]) -> argparse.Namespace:
+    """A run's entry-point arguments as the job's own command line reads them."""
+    return cli.build_parser([job]).parse_args([job, *arguments])
+
+
+def submit_conf(driver: dict[str, Any]) -> dict[str, str]:
+    params = driver["sparkSubmitParameters"].removeprefix("--conf ")
+    return dict(pair.split("=", 1) for pair in params.split(" --conf "))
+
+
+def archive_members(endpoint: str, bucket: str, uri: str) -> list[str]:
+    """The files of an uploaded .tar.gz, read back from S3."""
+    body = client("s3", endpoint).get_object(Bucket=bucket, Key=uri.split("/", 3)[3])["Body"]
+    with tarfile.open(fileobj=io.BytesIO(body.read())) as tar:
+        return [member.name for member in tar.getmembers() if member.isfile()]
+
+
 def test_submit_reconcile_starts_the_run_with_the_bundle_and_status_reports_it(
     moto_endpoint: str, deployment: Deployment, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -60,19 +81,18 @@ def test_submit_reconcile_starts_the_run_with_the_bundle_and_status_reports_it(
     job_run = client("emr-serverless", moto_endpoint).get_job_run(
         applicationId=deployment.app, jobRunId=run_id
     )["jobRun"]
-    assert job_run["name"] == "kafka-dedup-reconcile-2026-11-25"
+    assert "2026-11-25" in job_run["name"]
     assert job_run["executionRole"] == ROLE
     bundle = deployment.manifest()
     driver = job_run["jobDriver"]["sparkSubmit"]
     assert driver["entryPoint"] == bundle["entry:reconcile"]
-    assert driver["entryPointArguments"] == [
-        "--date", "2026-11-25", "--warehouse", deployment.warehouse,
-        "--config", "./conf/kafka-dedup.toml",
-    ]  # fmt: skip
-    assert (
-        f"spark.archives={bundle['python']}#pyenv,{bundle['config']}#conf"
-        in (driver["sparkSubmitParameters"])
-    )
+    args = parsed("reconcile", driver["entryPointArguments"])
+    assert (args.date, args.warehouse) == ("2026-11-25", deployment.warehouse)
+    archives = dict(item.split("#", 1) for item in submit_conf(driver)["spark.archives"].split(","))
+    assert set(archives) == {bundle["python"], bundle["config"]}
+    # --config names the file the uploaded config archive unpacks to
+    (member,) = archive_members(moto_endpoint, deployment.artifacts, bundle["config"])
+    assert args.config == f"./{archives[bundle['config']]}/{member}"
     monitoring = job_run["configurationOverrides"]["monitoringConfiguration"]
     assert monitoring["s3MonitoringConfiguration"]["logUri"] == (
         f"s3://{deployment.logs}/emr-serverless/"
@@ -106,10 +126,10 @@ def test_submit_ingest_passes_the_kafka_and_warehouse_flags(
         applicationId=deployment.app, jobRunId=run_id
     )["jobRun"]["jobDriver"]["sparkSubmit"]
     assert driver["entryPoint"] == deployment.manifest()["entry:ingest"]
-    assert driver["entryPointArguments"][:4] == [
-        "--bootstrap-servers", "b-1.kafka.internal:9098", "--topics", "orders",
-    ]  # fmt: skip
-    assert driver["entryPointArguments"][-2:] == ["--trigger", "available-now"]
+    args = parsed("ingest", driver["entryPointArguments"])
+    # the [kafka] section of the config file (aws_config_file), and a run that ends
+    assert (args.bootstrap_servers, args.topics) == ("b-1.kafka.internal:9098", "orders")
+    assert (args.warehouse, args.trigger) == (deployment.warehouse, "available-now")
 
 
 def test_logs_prints_the_driver_output_from_s3(

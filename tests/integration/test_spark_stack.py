@@ -14,6 +14,7 @@ from pyspark.testing import assertDataFrameEqual
 from kafka_dedup import session as session_mod
 from kafka_dedup import tables
 from kafka_dedup.config import Config
+from kafka_dedup.warehouse import Warehouse
 from tests.integration.test_broker import create_topic
 
 
@@ -73,13 +74,12 @@ def test_delta_create_merge_and_time_travel(spark: SparkSession, tmp_path: Path)
 def test_catalog_registers_warehouse_tables_for_new_sessions(
     spark: SparkSession, base_config: Config
 ) -> None:
-    warehouse = session_mod.absolute(base_config.storage.warehouse)
     database = base_config.storage.database
-    tables.ensure_table(spark, warehouse, database, tables.QUARANTINE)
+    Warehouse.of(base_config, spark).ensure(tables.QUARANTINE)
     # a later run starts with an empty catalog: registration must find the table on disk
     spark.sql(f"DROP TABLE {database}.{tables.QUARANTINE}")  # external: metadata only
     assert not spark.catalog.tableExists(f"{database}.{tables.QUARANTINE}")
-    registered = session_mod.register_catalog(spark, base_config)
+    registered = Warehouse.of(base_config, spark).register_all()
     assert tables.QUARANTINE in registered
     assert spark.table(f"{database}.{tables.QUARANTINE}").schema == tables.QUARANTINE_SCHEMA
     assert spark.sql(f"SELECT count(*) AS n FROM {database}.{tables.QUARANTINE}").first().n == 0

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
+from dataclasses import replace
+from typing import Any
+
 import boto3
 import pytest
+from packaging.requirements import Requirement
 
+from kafka_dedup import cli
 from kafka_dedup import config as config_mod
 from kafka_dedup.aws import jobconfig, jobrun, nightly, pydeps
 from kafka_dedup.aws.bundle import Artifact, Bundle
 from kafka_dedup.aws.clients import AwsError, split_s3_uri
-from kafka_dedup.aws.stack import Target, resolve
+from kafka_dedup.aws.stack import LOG_STORE_OUTPUT, OUTPUT_FOR, Target, resolve
 from kafka_dedup.config import AwsConfig, Config, ConfigError, tomllib
 
 TARGET = Target(
@@ -49,55 +55,84 @@ def emr_client():  # noqa: ANN201
     return boto3.client("emr-serverless", region_name="us-east-1")
 
 
+def submit_conf(request: dict[str, Any]) -> dict[str, str]:
+    """The `--conf key=value` pairs of the request's sparkSubmitParameters."""
+    params = request["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
+    assert params.startswith("--conf ")
+    return dict(pair.split("=", 1) for pair in params[len("--conf ") :].split(" --conf "))
+
+
+def archive_aliases(conf: dict[str, str]) -> dict[str, str]:
+    """spark.archives as {archive URI: the folder it is unpacked into}."""
+    return dict(item.split("#", 1) for item in conf["spark.archives"].split(","))
+
+
+def parsed(job: str, request: dict[str, Any]) -> argparse.Namespace:
+    """The run's entry-point arguments as the job's own command line reads them."""
+    arguments = request["jobDriver"]["sparkSubmit"]["entryPointArguments"]
+    return cli.build_parser([job]).parse_args([job, *arguments])
+
+
+def bundle_uri(role: str) -> str:
+    return f"{TARGET.artifacts_uri}/{BUNDLE.key(role)}"
+
+
 def test_ingest_request_is_valid_and_carries_the_bundle_locations() -> None:
-    request = jobrun.start_request("ingest", make_config(), BUNDLE, TARGET)
+    config = make_config()
+    request = jobrun.start_request("ingest", config, BUNDLE, TARGET)
     jobrun.validate(emr_client(), request)  # raises on anything botocore's model rejects
-    driver = request["jobDriver"]["sparkSubmit"]
-    assert driver["entryPoint"] == "s3://artifacts/kafka-dedup/jobs/3333/ingest.py"
-    assert driver["entryPointArguments"] == [
-        "--bootstrap-servers", "b-1:9098,b-2:9098", "--topics", "orders,refunds",
-        "--warehouse", "s3a://data/warehouse", "--checkpoints", "s3a://data/checkpoints",
-        "--trigger", "available-now",
-    ]  # fmt: skip
-    conf = dict(
-        pair.split("=", 1) for pair in driver["sparkSubmitParameters"].split(" --conf ")[1:]
-    )
-    assert driver["sparkSubmitParameters"].startswith("--conf spark.archives=")
-    assert conf == {
-        "spark.jars": "/usr/share/aws/delta/lib/delta-spark.jar,"
-        "/usr/share/aws/delta/lib/delta-storage.jar,"
-        "/usr/share/aws/delta/lib/delta-storage-s3-dynamodb.jar,"
-        "s3://artifacts/kafka-dedup/jars/6666/spark-sql-kafka-0-10_2.13-4.0.1.jar,"
-        "s3://artifacts/kafka-dedup/jars/7777/kafka-clients-3.9.1.jar",
-        "spark.emr-serverless.driverEnv.PYTHONPATH": "./pyenv",
-        "spark.executorEnv.PYTHONPATH": "./pyenv",
-        "spark.emr-serverless.driverEnv.KAFKA_DEDUP_CONFIG": "./conf/kafka-dedup.toml",
-        "spark.sql.catalogImplementation": "in-memory",
-    }
-    archives = driver["sparkSubmitParameters"].split(" --conf ")[0].split("=", 1)[1]
-    assert archives == (
-        "s3://artifacts/kafka-dedup/python/pyenv-1111.tar.gz#pyenv,"
-        "s3://artifacts/kafka-dedup/config/conf-2222.tar.gz#conf"
-    )
+    assert request["jobDriver"]["sparkSubmit"]["entryPoint"] == bundle_uri("entry:ingest")
+    # the flags mean to `kafka-dedup ingest` what the deployment says
+    args = parsed("ingest", request)
+    assert (args.bootstrap_servers, args.topics) == ("b-1:9098,b-2:9098", "orders,refunds")
+    assert (args.warehouse, args.checkpoints) == (TARGET.warehouse, TARGET.checkpoints)
+    assert args.trigger == "available-now"  # a scheduled run must end once caught up
+
+    conf = submit_conf(request)
+    aliases = archive_aliases(conf)
+    assert set(aliases) == {bundle_uri("python"), bundle_uri("config")}
+    # the library is imported from where the Python archive is unpacked, on both sides
+    python_dir = f"./{aliases[bundle_uri('python')]}"
+    assert conf["spark.emr-serverless.driverEnv.PYTHONPATH"] == python_dir
+    assert conf["spark.executorEnv.PYTHONPATH"] == python_dir
+    config_file = conf["spark.emr-serverless.driverEnv.KAFKA_DEDUP_CONFIG"]
+    assert config_file.startswith(f"./{aliases[bundle_uri('config')]}/")
+    # the bundle's jars ship from S3; Delta's (and nothing else) come from the runtime's disk
+    jars = conf["spark.jars"].split(",")
+    shipped = [f"{TARGET.artifacts_uri}/{key}" for key in BUNDLE.keys("jar")]
+    assert jars[-len(shipped) :] == shipped
+    runtime = jars[: -len(shipped)]
+    names = [jar.rsplit("/", 1)[1] for jar in runtime]
+    assert all(jar.startswith("/") for jar in runtime) and "delta-spark.jar" in names
+    assert all(name.startswith("delta-") for name in names), names
+    # the S3 + DynamoDB log store jar travels exactly when the stack has its table
+    without = submit_conf(
+        jobrun.start_request("ingest", config, BUNDLE, replace(TARGET, log_store_table=""))
+    )["spark.jars"].split(",")
+    (log_store_jar,) = set(jars) - set(without)
+    assert "dynamodb" in log_store_jar and set(without) < set(jars)
+    # no Glue or Hive metastore: the project rebuilds its catalog from the warehouse
+    assert conf["spark.sql.catalogImplementation"] == "in-memory"
     assert request["configurationOverrides"] == {
-        "monitoringConfiguration": {
-            "s3MonitoringConfiguration": {"logUri": "s3://logs/emr-serverless/"}
-        }
+        "monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": f"{TARGET.logs_uri}/"}}
     }
-    assert request["applicationId"] == "00fabc123"
-    assert request["name"] == "kafka-dedup-ingest"
+    assert request["applicationId"] == TARGET.application_id
+    assert request["executionRoleArn"] == TARGET.execution_role_arn
 
 
 def test_reconcile_request_passes_the_date_and_rejects_a_bad_one() -> None:
     request = jobrun.start_request("reconcile", make_config(), BUNDLE, TARGET, "2026-11-25")
     jobrun.validate(emr_client(), request)
-    driver = request["jobDriver"]["sparkSubmit"]
-    assert driver["entryPoint"].endswith("/jobs/4444/reconcile.py")
-    assert driver["entryPointArguments"] == [
-        "--date", "2026-11-25", "--warehouse", "s3a://data/warehouse",
-        "--config", "./conf/kafka-dedup.toml",
-    ]  # fmt: skip
-    assert request["name"] == "kafka-dedup-reconcile-2026-11-25"
+    assert request["jobDriver"]["sparkSubmit"]["entryPoint"] == bundle_uri("entry:reconcile")
+    args = parsed("reconcile", request)
+    assert (args.date, args.warehouse) == ("2026-11-25", TARGET.warehouse)
+    # the job reads the config file shipped in the config archive, as the driver env says
+    conf = submit_conf(request)
+    assert args.config == conf["spark.emr-serverless.driverEnv.KAFKA_DEDUP_CONFIG"]
+    assert args.config.startswith(f"./{archive_aliases(conf)[bundle_uri('config')]}/")
+    # two days' runs are told apart by name in the console
+    other = jobrun.start_request("reconcile", make_config(), BUNDLE, TARGET, "2026-11-26")
+    assert "2026-11-25" in request["name"] and request["name"] != other["name"]
     with pytest.raises(ConfigError, match="YYYY-MM-DD"):
         jobrun.start_request("reconcile", make_config(), BUNDLE, TARGET, "25/11/2026")
 
@@ -124,7 +159,8 @@ def test_job_config_round_trips_and_points_at_the_deployment() -> None:
         {"reconcile": {"sources": [{"name": "payments", "format": "parquet",
                                     "path": "s3a://lake/charges/", "event_id_column": "event_id",
                                     "compare": {"payload.amount": "amount"},
-                                    "expects_event_types": ["order.paid"]}]}},
+                                    "expects_event_types": ["order.paid"]}]},
+         "spark": {"master": "local[3]"}},
         "the test",
     )  # fmt: skip
     sections = jobconfig.job_sections(
@@ -132,12 +168,13 @@ def test_job_config_round_trips_and_points_at_the_deployment() -> None:
     )
     text = jobconfig.render(sections)
     loaded = config_mod.apply(Config(), tomllib.loads(text), "the rendered file")
-    assert loaded.storage.warehouse == "s3a://data/warehouse"
-    assert loaded.storage.checkpoints == "s3a://data/checkpoints"
-    assert loaded.kafka.topics == ("orders", "refunds")
-    assert loaded.s3.dynamodb_log_store_table == "kafka-dedup-LogStoreTable-1"
+    assert loaded.storage.warehouse == TARGET.warehouse
+    assert loaded.storage.checkpoints == TARGET.checkpoints
+    assert loaded.kafka.topics == config.kafka.topics
+    assert loaded.s3.dynamodb_log_store_table == TARGET.log_store_table
     assert loaded.s3.region == "eu-west-1"
-    assert loaded.spark.master == "local[*]"  # not shipped: spark-submit sets the master
+    # not shipped: spark-submit sets the master, so the job sees the default
+    assert loaded.spark.master == Config().spark.master != config.spark.master
     assert loaded.reconcile == config.reconcile
     assert "[broker]" not in text and "[aws]" not in text
 
@@ -186,12 +223,21 @@ def test_bundled_dependencies_exclude_the_runtime_and_pin_installed_versions() -
     for name in ("delta-spark", "confluent-kafka", "boto3", "botocore"):
         assert pins[name] == f"{name}=={metadata.version(name)}"
     # on the runtime's 3.10 the tomli backport is needed although this 3.11 venv lacks it
-    assert pydeps.closure(AwsConfig(python_version="3.10"))["tomli"] == "tomli>=2.0"
+    backport = Requirement(pydeps.closure(AwsConfig(python_version="3.10"))["tomli"])
+    declared = [Requirement(r) for r in metadata.requires("kafka-dedup") or []]
+    (wanted,) = [r for r in declared if r.name == "tomli"]
+    assert (backport.name, backport.specifier, backport.marker) == ("tomli", wanted.specifier, None)
     assert "tomli" not in pins
 
 
 def test_target_prefers_config_then_stack_outputs_and_names_what_is_missing() -> None:
-    outputs = {"ApplicationId": "00out", "LogsUri": "s3://logs/emr", "LogStoreTable": "t1"}
+    # the stack's output names are the code's own (the template declares each of them:
+    # tests/unit/test_aws_template.py)
+    outputs = {
+        OUTPUT_FOR["application_id"]: "00out",
+        OUTPUT_FOR["logs_uri"]: "s3://logs/emr",
+        LOG_STORE_OUTPUT: "t1",
+    }
     target = resolve(AwsConfig(application_id="00cfg"), outputs, ("application_id", "logs_uri"))
     assert (target.application_id, target.logs_uri, target.log_store_table) == (
         "00cfg", "s3://logs/emr", "t1",

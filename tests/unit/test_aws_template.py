@@ -11,6 +11,8 @@ from cfnlint.api import lint_file
 from cfnlint.decode import decode_str
 
 from kafka_dedup import paths
+from kafka_dedup.aws import jobrun, stack
+from kafka_dedup.config import AwsConfig, load
 
 TEMPLATE = paths.project_root() / "infra" / "aws" / "kafka-dedup.yaml"
 
@@ -33,6 +35,12 @@ def statements(role: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for policy in role["Properties"]["Policies"]
         for s in policy["PolicyDocument"]["Statement"]
     }
+
+
+def test_outputs_include_every_one_the_cli_falls_back_on(template: dict[str, Any]) -> None:
+    # `kafka-dedup aws ...` reads these outputs when [aws] leaves a setting empty
+    read = {*stack.OUTPUT_FOR.values(), stack.LOG_STORE_OUTPUT}
+    assert read <= set(template["Outputs"]), read - set(template["Outputs"])
 
 
 def test_cfn_lint_reports_nothing() -> None:
@@ -66,7 +74,8 @@ def test_application_is_parameterised_auto_stopping_capped_and_networked(
     (app,) = resources_of(template, "AWS::EMRServerless::Application").values()
     props = app["Properties"]
     assert props["ReleaseLabel"] == {"Ref": "ReleaseLabel"}
-    assert template["Parameters"]["ReleaseLabel"]["Default"] == "emr-spark-8.0.0"
+    # the same runtime whether the stack is deployed by the CLI or by hand
+    assert template["Parameters"]["ReleaseLabel"]["Default"] == AwsConfig().release_label
     assert props["AutoStartConfiguration"] == {"Enabled": True}
     assert props["AutoStopConfiguration"]["Enabled"] is True
     assert props["MaximumCapacity"] == {
@@ -174,7 +183,7 @@ def test_schedule_inputs_are_valid_start_job_run_requests(template: dict[str, An
         "IngestEntryPoint": "s3://a/jobs/1/ingest.py", "ReconcileEntryPoint": "s3://a/jobs/2/n.py",
         "SparkSubmitParameters": "--conf spark.archives=s3://a/p.tar.gz#pyenv",
         "KafkaBootstrapServers": "b-1:9098", "KafkaTopics": "orders", "DataBucket": "data",
-        "LogsBucket": "logs",
+        "LogsBucket": "logs", "ArtifactsBucket": "artifacts",
     }  # fmt: skip
     shape = (
         boto3.client("emr-serverless", region_name="us-east-1")
@@ -186,16 +195,28 @@ def test_schedule_inputs_are_valid_start_job_run_requests(template: dict[str, An
         report = ParamValidator().validate(request, shape)
         assert not report.has_errors(), report.generate_report()
     ingest = substituted_input(template, "IngestSchedule", values)
-    assert ingest["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == [
-        "--bootstrap-servers", "b-1:9098", "--topics", "orders",
-        "--warehouse", "s3a://data/warehouse", "--checkpoints", "s3a://data/checkpoints",
-        "--trigger", "available-now",
-    ]  # fmt: skip
+    # the schedule starts ingest with the flags `kafka-dedup aws submit ingest` sends, on the
+    # tables and checkpoints the stack's outputs name
+    where = {k: output_value(template, v, values) for k, v in stack.OUTPUT_FOR.items()}
+    config = load(
+        environ={}, flags={"kafka": {"bootstrap_servers": "b-1:9098", "topics": "orders"}}
+    )
+    assert ingest["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == jobrun.entry_arguments(
+        "ingest", config, stack.Target(**where), None
+    )
     nightly = substituted_input(template, "ReconcileSchedule", values)
     assert nightly["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == [
         "--scheduled-time", "<aws.scheduler.scheduled-time>",
     ]  # fmt: skip
     assert nightly["ClientToken"] == "<aws.scheduler.execution-id>"
+
+
+def output_value(template: dict[str, Any], name: str, values: dict[str, str]) -> str:
+    """A stack output's value with ${...} replaced (outputs that are not text: the name)."""
+    value = template["Outputs"][name]["Value"]
+    if not isinstance(value, dict) or "Fn::Sub" not in value:
+        return name
+    return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], value["Fn::Sub"])
 
 
 def camel_case(value: Any) -> Any:

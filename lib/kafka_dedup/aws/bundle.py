@@ -13,7 +13,7 @@ import io
 import json
 import shutil
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 import kafka_dedup
-from kafka_dedup import paths
+from kafka_dedup import log, paths
 from kafka_dedup.aws.clients import AwsError, aws_errors, split_s3_uri
 from kafka_dedup.config import AwsConfig
 
@@ -44,6 +44,7 @@ from kafka_dedup.aws.nightly import main
 sys.exit(main())
 '''
 HASH_CHARS = 16
+logger = log.get(__name__)
 
 
 @dataclass(frozen=True)
@@ -163,9 +164,7 @@ def uri(artifacts_uri: str, key: str) -> str:
     return f"{artifacts_uri.rstrip('/')}/{key}"
 
 
-def upload(
-    s3: Any, bundle: Bundle, artifacts_uri: str, echo: Callable[[str], None]
-) -> tuple[int, int]:
+def upload(s3: Any, bundle: Bundle, artifacts_uri: str) -> tuple[int, int]:
     """Upload what the bucket lacks; return (uploaded, skipped). Names are content hashes."""
     bucket, _ = split_s3_uri(artifacts_uri, "aws.artifacts_uri")
     uploaded = skipped = 0
@@ -178,7 +177,7 @@ def upload(
             s3.upload_file(
                 artifact.path, bucket, key, ExtraArgs={"Metadata": {"sha256": artifact.sha256}}
             )
-        echo(f"uploaded s3://{bucket}/{key} ({artifact.size:,} bytes)")
+        logger.info(f"uploaded s3://{bucket}/{key} ({artifact.size:,} bytes)")
         uploaded += 1
     return uploaded, skipped
 

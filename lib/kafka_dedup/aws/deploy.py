@@ -1,18 +1,19 @@
-"""Create or update the stack through a change set, echoing stack events until it settles."""
+"""Create or update the stack through a change set, logging stack events until it settles."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from kafka_dedup import log
 from kafka_dedup.aws.clients import AwsError, aws_errors, one_line
 from kafka_dedup.aws.stack import describe_stack
 
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 OK_STATES = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
 CAPABILITIES = ["CAPABILITY_IAM"]
+logger = log.get(__name__)
 
 
 class DeployError(AwsError):
@@ -33,7 +34,6 @@ def deploy(
     stack_name: str,
     template_body: str,
     parameters: dict[str, str],
-    echo: Callable[[str], None],
     poll_s: float = 5.0,
     timeout_s: float = 3600.0,
 ) -> str:
@@ -58,17 +58,17 @@ def deploy(
         )
     change_set = _wait_for_change_set(cfn, stack_name, name, poll_s, timeout_s)
     if change_set is None:
-        echo(f"stack {stack_name}: no changes")
+        logger.info(f"stack {stack_name}: no changes")
         return "unchanged"
     for change in change_set.get("Changes", []):
         rc = change.get("ResourceChange", {})
-        echo(
+        logger.info(
             f"  {rc.get('Action', '?'):<7} {rc.get('LogicalResourceId')} ({rc.get('ResourceType')})"
         )
     started = datetime.now(timezone.utc)
     with aws_errors(f"executing change set {name}"):
         cfn.execute_change_set(StackName=stack_name, ChangeSetName=name)
-    status = _follow_events(cfn, stack_name, started, echo, poll_s, timeout_s)
+    status = _follow_events(cfn, stack_name, started, poll_s, timeout_s)
     if status not in OK_STATES:
         raise DeployError(f"stack {stack_name} ended {status}: {_failure_reason(cfn, stack_name)}")
     return "created" if change_type == "CREATE" else "updated"
@@ -101,11 +101,10 @@ def _follow_events(
     cfn: Any,
     stack_name: str,
     since: datetime,
-    echo: Callable[[str], None],
     poll_s: float,
     timeout_s: float,
 ) -> str:
-    """Echo new stack events oldest first until the stack leaves *_IN_PROGRESS."""
+    """Log new stack events oldest first until the stack leaves *_IN_PROGRESS."""
     seen: set[str] = set()
     deadline = time.monotonic() + timeout_s
     while True:
@@ -114,7 +113,7 @@ def _follow_events(
                 continue
             seen.add(event["EventId"])
             reason = event.get("ResourceStatusReason")
-            echo(
+            logger.info(
                 f"  {event['Timestamp']:%H:%M:%S} {event['ResourceStatus']:<20} "
                 f"{event['LogicalResourceId']} ({event.get('ResourceType', '')})"
                 + (f": {one_line(reason)}" if reason else "")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kafka_dedup import paths
+from kafka_dedup import log, paths
 from kafka_dedup.aws import bundle as bundle_mod
 from kafka_dedup.aws import deploy as deploy_mod
 from kafka_dedup.aws import jobconfig, jobrun, pydeps
@@ -15,7 +15,7 @@ from kafka_dedup.aws.clients import AwsError, client, session
 from kafka_dedup.aws.stack import LOG_STORE_OUTPUT, Target, resolve, stack_outputs
 from kafka_dedup.config import Config
 
-Echo = Callable[[str], None]
+logger = log.get(__name__)
 PACKAGE_NEEDS = ("artifacts_uri", "warehouse", "checkpoints")
 RUN_NEEDS = (
     "application_id",
@@ -44,7 +44,7 @@ def region(config: Config) -> str:
     return str(name)
 
 
-def package(config: Config, where: Target, echo: Echo, upload: bool = True) -> Bundle:
+def package(config: Config, where: Target, upload: bool = True) -> Bundle:
     """Build the bundle for this deployment and (by default) upload what S3 lacks."""
     bundle_dir = Path(config.aws.bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
@@ -54,11 +54,11 @@ def package(config: Config, where: Target, echo: Echo, upload: bool = True) -> B
     )
     bundle = bundle_mod.build(config.aws, jobconfig.render(sections), deps)
     total = sum(a.size for a in bundle.artifacts)
-    echo(f"bundle: {len(bundle.artifacts)} files, {total:,} bytes in {bundle_dir / 'dist'}")
+    logger.info(f"bundle: {len(bundle.artifacts)} files, {total:,} bytes in {bundle_dir / 'dist'}")
     if upload:
         s3 = client(config.aws, "s3")
-        uploaded, skipped = bundle_mod.upload(s3, bundle, where.artifacts_uri, echo)
-        echo(f"uploaded {uploaded}, already there {skipped}, under {where.artifacts_uri}")
+        uploaded, skipped = bundle_mod.upload(s3, bundle, where.artifacts_uri)
+        logger.info(f"uploaded {uploaded}, already there {skipped}, under {where.artifacts_uri}")
     return bundle
 
 
@@ -94,29 +94,27 @@ def template_body(config: Config) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def deploy(config: Config, echo: Echo) -> str:
+def deploy(config: Config) -> str:
     """Infrastructure first (buckets, application, role), then the bundle and the schedules."""
     cfn = client(config.aws, "cloudformation")
     body = template_body(config)
     name = config.aws.stack_name
     base = stack_parameters(config)
     if not deploy_mod.stack_status(cfn, name):
-        echo(f"creating stack {name}")
-        deploy_mod.deploy(cfn, name, body, base, echo)
+        logger.info(f"creating stack {name}")
+        deploy_mod.deploy(cfn, name, body, base)
     where = target(config, PACKAGE_NEEDS)
-    bundle = package(config, where, echo)
-    echo(f"updating stack {name} with the bundle's schedules")
-    return deploy_mod.deploy(
-        cfn, name, body, {**base, **bundle_parameters(config, bundle, where)}, echo
-    )
+    bundle = package(config, where)
+    logger.info(f"updating stack {name} with the bundle's schedules")
+    return deploy_mod.deploy(cfn, name, body, {**base, **bundle_parameters(config, bundle, where)})
 
 
-def submit(config: Config, job: str, date: str | None, echo: Echo) -> tuple[str, dict[str, Any]]:
+def submit(config: Config, job: str, date: str | None) -> tuple[str, dict[str, Any]]:
     """Package (skipping what is uploaded), then StartJobRun; return the run id and request."""
     if job == "reconcile":
         jobrun.check_date(date)  # before anything is built or uploaded
     where = target(config, RUN_NEEDS)
-    bundle = package(config, where, echo)
+    bundle = package(config, where)
     request = jobrun.start_request(job, config, bundle, where, date)
     return jobrun.start(client(config.aws, "emr-serverless"), request), request
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pyspark.sql import SparkSession
-
 from kafka_dedup import tables
-from kafka_dedup.kafka import simulator
+from kafka_dedup.kafka import truth
+from kafka_dedup.kafka.truth import Coordinates
+from kafka_dedup.warehouse import Warehouse
 
-Coordinates = dict[int, tuple[str, int, int]]
 Offset = tuple[str, int, int]
 
 
-def _rows(spark: SparkSession, warehouse: str, name: str, *columns: str) -> list[Any]:
-    path = tables.location(warehouse, name)
-    return spark.read.format("delta").load(path).select(*columns).collect()
+def _rows(warehouse: Warehouse, name: str, *columns: str) -> list[Any]:
+    return warehouse.read(name).select(*columns).collect()
 
 
 def _deliveries(offsets: Counter[Offset], in_kafka: set[Offset]) -> list[str]:
@@ -42,16 +40,15 @@ def _differs(name: str, actual: Counter[Any], expected: Counter[Any]) -> list[st
 
 
 def check_tables(
-    spark: SparkSession,
-    warehouse: str,
-    stream: simulator.Stream,
+    warehouse: Warehouse,
+    stream: truth.Stream,
     coordinates: Coordinates,
     end_offsets: dict[tuple[str, int], int],
 ) -> tuple[dict[str, int], list[str]]:
     """(rows checked per table, failures): offsets, quarantine, events and state vs truth."""
     offsets: Counter[Offset] = Counter(
         (r.topic, r.partition, r.offset)
-        for r in _rows(spark, warehouse, tables.DELIVERIES, "topic", "partition", "offset")
+        for r in _rows(warehouse, tables.DELIVERIES, "topic", "partition", "offset")
     )
     in_kafka = {(t, p, o) for (t, p), end in end_offsets.items() for o in range(end)}
     failures = _deliveries(offsets, in_kafka)
@@ -60,7 +57,7 @@ def check_tables(
     columns = ("topic", "partition", "offset", "reason")
     quarantine: Counter[Any] = Counter(
         ((r.topic, r.partition, r.offset), r.reason)
-        for r in _rows(spark, warehouse, tables.QUARANTINE, *columns)
+        for r in _rows(warehouse, tables.QUARANTINE, *columns)
     )
     failures += _differs(
         tables.QUARANTINE,
@@ -68,20 +65,22 @@ def check_tables(
         Counter(
             (coordinates.get(i), r.reason)
             for i, r in enumerate(stream.records)
-            if r.cls == simulator.MALFORMED
+            if r.cls == truth.MALFORMED
         ),
     )
     events: Counter[Any] = Counter(
-        (r.key, r.event_id) for r in _rows(spark, warehouse, tables.EVENTS, "key", "event_id")
+        (r.key, r.event_id) for r in _rows(warehouse, tables.EVENTS, "key", "event_id")
     )
-    expected_events = Counter((e["key"], e["event_id"]) for e in stream.events if not e["late"])
-    failures += _differs(tables.EVENTS, events, expected_events)
-    state_rows = _rows(spark, warehouse, tables.ENTITY_STATE, "key", "event_id", "sequence")
-    truth = simulator.expected_state(stream.events, include_late=False)
+    expected_events = truth.expected_events(stream.events, include_late=False)
+    failures += _differs(
+        tables.EVENTS, events, Counter((e["key"], e["event_id"]) for e in expected_events)
+    )
+    state_rows = _rows(warehouse, tables.ENTITY_STATE, "key", "event_id", "sequence")
+    expected_state = truth.expected_state(stream.events, include_late=False)
     failures += _differs(
         tables.ENTITY_STATE,
         Counter((r.key, r.event_id, r.sequence) for r in state_rows),
-        Counter((k, e["event_id"], e["sequence"]) for k, e in truth.items()),
+        Counter((k, e["event_id"], e["sequence"]) for k, e in expected_state.items()),
     )
     checked = {
         "records_sent": len(stream.records),

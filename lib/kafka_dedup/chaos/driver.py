@@ -23,6 +23,7 @@ from pyspark.sql import SparkSession
 from kafka_dedup.chaos.check import check_tables
 from kafka_dedup.chaos.process import IngestTarget, in_flight, kill_group, planned, start_ingest
 from kafka_dedup.kafka import admin, broker, publish, simulator
+from kafka_dedup.warehouse import Warehouse
 
 WAIT_S = 900.0  # generous: on a busy 2-core machine a Spark start alone can take minutes
 RANDOM_KILL_S = (3.0, 90.0)  # from start-up to well inside the batches
@@ -212,9 +213,8 @@ def run(plan: Plan, root: Path, spark: SparkSession) -> dict[str, Any]:
         if final.wait(timeout=WAIT_S) != 0:
             raise ChaosError(f"the final run exited {final.returncode}; see {log}")
         offsets = end_offsets(target.bootstrap_servers, target.topic)
-        checked, failures = check_tables(
-            spark, str(target.warehouse), stream, feed.coordinates, offsets
-        )
+        warehouse = Warehouse(str(target.warehouse), target.database, spark)
+        checked, failures = check_tables(warehouse, stream, feed.coordinates, offsets)
         if feed.error:
             failures.append(f"producer: {feed.error}")
     finally:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 import time
-from typing import Any, TextIO
+from typing import Any
 
+from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.config import Config
 
@@ -27,6 +27,7 @@ FLAGS = {"stack_name": ("aws", "stack_name"), "region": ("aws", "region")}
 EXIT_FAILED = 1
 EXIT_RUNNING = 3
 POLL_S = 15.0
+logger = log.get(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,17 +61,17 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args, FLAGS)
     action = args.aws_action
     if action == "deploy":
-        result = workflow.deploy(config, _echo)
+        result = workflow.deploy(config)
         print(f"stack {config.aws.stack_name}: {result}")
         return 0
     if action == "package":
         need = ("warehouse", "checkpoints") if args.no_upload else workflow.PACKAGE_NEEDS
-        workflow.package(config, workflow.target(config, need), _echo, upload=not args.no_upload)
+        workflow.package(config, workflow.target(config, need), upload=not args.no_upload)
         return 0
     if action == "submit":
         if args.job == "ingest" and args.date:
             raise SystemExit("kafka-dedup aws: error: --date applies to reconcile only")
-        run_id, _ = workflow.submit(config, args.job, args.date, _echo)
+        run_id, _ = workflow.submit(config, args.job, args.date)
         print(run_id)
         return _follow(config, run_id) if args.wait else 0
     if action == "status":
@@ -78,27 +79,16 @@ def run(args: argparse.Namespace) -> int:
         code = _follow(config, args.run_id) if args.wait else None
         job_run = read_status(args.run_id)
         code = _show(job_run, args.run_id) if code is None else code
-        _print_report(config, job_run)
+        for line in workflow.report_lines(config, job_run):
+            print(line)
         return code
     print(workflow.logs(config, args.run_id, "stderr" if args.stderr else "stdout"), end="")
-    # on stderr: stdout stays the driver's output, byte for byte; a run EMR Serverless has
-    # forgotten (expired) has only its log left
+    # logged (stderr): stdout stays the driver's output, byte for byte; a run EMR Serverless
+    # has forgotten (expired) has only its log left
     with contextlib.suppress(AwsError):
-        _print_report(config, workflow.status_reader(config)(args.run_id), sys.stderr)
+        for line in workflow.report_lines(config, workflow.status_reader(config)(args.run_id)):
+            logger.info(line)
     return 0
-
-
-def _print_report(config: Config, job_run: dict[str, Any], stream: TextIO | None = None) -> None:
-    """Where the run's report and summary are; stdout unless told (looked up at call time,
-    so a redirected or captured stdout is honoured)."""
-    from kafka_dedup.aws import workflow
-
-    for line in workflow.report_lines(config, job_run):
-        print(line, file=stream or sys.stdout)
-
-
-def _echo(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 def _show(job_run: dict[str, Any], run_id: str) -> int:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.kafka import broker
 
 FLAGS = {"port": ("broker", "port"), "data_dir": ("broker", "data_dir")}
+EXIT_NOT_RUNNING = 3
+logger = log.get(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,14 +31,14 @@ def run(args: argparse.Namespace) -> int:
     port = config.broker.port
     if args.action == "start":
         started = broker.start(port, data_dir, timeout_s=config.broker.start_timeout_s)
-        print(
+        logger.info(
             f"broker running: bootstrap servers {started.bootstrap_servers}, pid {started.pid}, "
             f"log {started.data_dir / broker.LOG_FILE}"
         )
         return 0
     if args.action == "stop":
         stopped = broker.stop(data_dir)
-        print("broker stopped" if stopped else f"no broker running for {data_dir.resolve()}")
+        logger.info("broker stopped" if stopped else f"no broker running for {data_dir.resolve()}")
         return 0
     current = broker.status(port, data_dir)
     if current.running:
@@ -43,4 +46,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     state = f"process {current.pid} does not answer" if current.pid else "not running"
     print(f"{state} ({current.bootstrap_servers}, data dir {current.data_dir})")
-    return 3
+    return EXIT_NOT_RUNNING

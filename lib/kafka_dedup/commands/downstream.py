@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.downstream import consumer
 from kafka_dedup.downstream.store import jdbc_url, open_store
@@ -68,7 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _child_argv(args: argparse.Namespace) -> list[str]:
     argv = [] if getattr(args, "config", None) is None else ["--config", args.config]
-    argv += ["downstream", "--mode", args.mode, "--topic", args.topic, "--group", args.group]
+    argv += ["downstream", *_log_flags(args)]
+    argv += ["--mode", args.mode, "--topic", args.topic, "--group", args.group]
     argv += ["--database", args.database, "--event-type", args.event_type]
     argv += ["--crash-after-process-every", str(args.crash_after_process_every)]
     argv += ["--idle-timeout", str(args.idle_timeout), "--supervised"]
@@ -79,6 +81,13 @@ def _child_argv(args: argparse.Namespace) -> list[str]:
     if args.stop_at_end:
         argv.append("--stop-at-end")
     return argv
+
+
+def _log_flags(args: argparse.Namespace) -> list[str]:
+    """The supervisor's --quiet/--verbose/--log-json, passed on to each consumer it starts."""
+    verbosity = getattr(args, "verbosity", None) or log.NORMAL
+    flags = {log.QUIET: ["--quiet"], log.VERBOSE: ["--verbose"]}.get(verbosity, [])
+    return flags + (["--log-json"] if getattr(args, "log_json", None) else [])
 
 
 def _print_totals(database: str) -> None:
@@ -105,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     if args.restart_on_crash and not (args.stop_at_end or args.idle_timeout):
         raise UserError("--restart-on-crash needs --stop-at-end or --idle-timeout to finish")
     if args.restart_on_crash:
-        code = consumer.supervise(_child_argv(args), args.max_restarts)
+        code, restarts = consumer.supervise(_child_argv(args), args.max_restarts)
+        print(f"consumer restarts after crashes: {restarts}")
         if code == 0:
             _print_totals(args.database)
         return code

@@ -10,9 +10,9 @@ Kafka coordinates, the unique events, the expected entity_state per key, and a s
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.errors import UserError
 from kafka_dedup.kafka import publish, simulator
@@ -23,6 +23,7 @@ PHASES = {
     "late": (simulator.LATE,),
     "all": (simulator.MAIN, simulator.LATE),
 }
+logger = log.get(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,13 +58,12 @@ def run(args: argparse.Namespace) -> int:
     stream = simulator.generate(args.events, args.seed, mix, span_s=args.span_hours * 3600)
     bootstrap = config.kafka.bootstrap_servers
     if publish.ensure_topic(bootstrap, args.topic, args.partitions):
-        print(f"created topic {args.topic} with {args.partitions} partitions")
+        logger.info(f"created topic {args.topic} with {args.partitions} partitions")
 
     def progress(done: int, total: int) -> None:
-        print(f"\rsent {done}/{total} records", end="", file=sys.stderr, flush=True)
+        logger.info(f"sent {done}/{total} records")
 
     coordinates = publish.publish(stream, bootstrap, args.topic, PHASES[args.phase], progress)
-    print(file=sys.stderr)
     publish.write_manifest(args.manifest, stream, coordinates, args.seed)
     summary = simulator.summary(stream, args.seed)
     sent = sum(1 for r in stream.records if r.phase in PHASES[args.phase])

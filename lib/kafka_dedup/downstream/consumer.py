@@ -22,9 +22,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from kafka_dedup.domain import REPLAY
 from kafka_dedup.downstream.store import Charge, ChargeStore, open_store
 from kafka_dedup.errors import UserError
-from kafka_dedup.reconcile.remediation import EVENT_PAYLOAD, REPLAY
+from kafka_dedup.reconcile.remediation import EVENT_PAYLOAD
 
 REMEDIATION_ID = "remediation_id"  # marks a message of reconcile's remediation topic
 
@@ -209,14 +210,16 @@ def consume(options: Options) -> Stats:
     return stats
 
 
-def supervise(argv: Sequence[str], max_restarts: int) -> int:
-    """Run the consumer in a child process, restarting it after each deliberate crash."""
+def supervise(argv: Sequence[str], max_restarts: int) -> tuple[int, int]:
+    """Run the consumer in a child process, restarting it after each deliberate crash.
+
+    Returns (the last run's exit code, restarts after crashes).
+    """
     restarts = 0
     while True:
         code = subprocess.call([sys.executable, "-m", "kafka_dedup.cli", *argv])
         if code != CRASH_EXIT_CODE:
-            print(f"consumer restarts after crashes: {restarts}")
-            return code
+            return code, restarts
         restarts += 1
         if restarts > max_restarts:
             raise ConsumerError(f"the consumer crashed {restarts} times (limit --max-restarts)")

@@ -11,11 +11,11 @@ from confluent_kafka.admin import NewTopic
 
 from kafka_dedup.kafka import admin, simulator
 from kafka_dedup.kafka.producer import EventProducer
-from kafka_dedup.kafka.simulator import PRODUCER_RETRY, Stream
+from kafka_dedup.kafka.truth import PRODUCER_RETRY, Coordinates, Stream
 
 TOPIC_TIMEOUT_S = 30.0
 PROGRESS_EVERY = 10_000
-Coordinates = dict[int, tuple[str, int, int]]
+__all__ = ["Coordinates", "ensure_topic", "publish", "write_manifest"]
 
 
 def ensure_topic(bootstrap_servers: str, topic: str, partitions: int) -> bool:
