@@ -1,4 +1,4 @@
-"""Where the project's own files live: the repo root and the Maven-resolved jar folders."""
+"""Paths: absolute locations of tables and reports, the repo root, the Maven-resolved jars."""
 
 from __future__ import annotations
 
@@ -6,6 +6,16 @@ import os
 from pathlib import Path
 
 JARS_ENV = "KAFKA_DEDUP_JARS_DIR"
+
+
+def is_remote(path: str) -> bool:
+    """True for object-store URIs (s3a://, s3://) that must not be resolved against the cwd."""
+    return "://" in path
+
+
+def absolute(path: str) -> str:
+    """Absolute local path or the URI unchanged, so Spark and Delta agree on table locations."""
+    return path if is_remote(path) else str(Path(path).expanduser().resolve())
 
 
 def project_root() -> Path:

@@ -9,20 +9,12 @@ from pyspark.sql import SparkSession
 
 from kafka_dedup import paths
 from kafka_dedup.config import Config
+from kafka_dedup.paths import absolute
+from kafka_dedup.warehouse import Warehouse
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 DYNAMODB_LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
 LOCAL_DRIVER_MEMORY = "4g"  # local[*]: driver and executors share this heap
-
-
-def is_remote(path: str) -> bool:
-    """True for object-store URIs (s3a://, s3://) that must not be resolved against the cwd."""
-    return "://" in path
-
-
-def absolute(path: str) -> str:
-    """Absolute local path or the URI unchanged, so Spark and Delta agree on table locations."""
-    return path if is_remote(path) else str(Path(path).expanduser().resolve())
 
 
 def spark_jars(config: Config) -> list[str]:
@@ -98,7 +90,4 @@ def build_session(config: Config) -> SparkSession:
 def register_catalog(spark: SparkSession, config: Config) -> list[str]:
     """Register every contract table under the warehouse in the project database (see
     Warehouse.register_all); returns their names."""
-    # Imported here: the warehouse resolves its root with absolute() from this module.
-    from kafka_dedup.warehouse import Warehouse
-
     return Warehouse.of(config, spark).register_all()

@@ -1,9 +1,10 @@
-"""The Delta tables of the public contract: names, schemas, locations, creation."""
+"""The Delta tables of the public contract: names, schemas, partitioning, statistics columns.
+
+Where they live and how they are created: kafka_dedup.warehouse.
+"""
 
 from __future__ import annotations
 
-from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 DELIVERIES = "deliveries"
@@ -202,45 +203,3 @@ ALL_TABLES = (
     RECONCILIATION_FINDINGS,
     RECONCILIATION_RUNS,
 )
-
-
-def location(warehouse: str, name: str) -> str:
-    """`<warehouse>/<name>`: the on-disk (or S3) path of a table."""
-    return f"{warehouse.rstrip('/')}/{name}"
-
-
-def ensure_table(spark: SparkSession, warehouse: str, database: str, name: str) -> DeltaTable:
-    """Create the Delta table at its location if missing, register it, and return it."""
-    path = location(warehouse, name)
-    if DeltaTable.isDeltaTable(spark, path):
-        # createIfNotExists would read and compare the existing schema: seconds per table
-        register(spark, database, name, path)
-        return DeltaTable.forPath(spark, path)
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(SCHEMAS[name])
-    if name in PARTITIONING:
-        builder = builder.partitionedBy(*PARTITIONING[name])
-    if name in STATS_COLUMNS:
-        builder = builder.property("delta.dataSkippingStatsColumns", ",".join(STATS_COLUMNS[name]))
-    builder.execute()
-    register(spark, database, name, path)
-    return DeltaTable.forPath(spark, path)
-
-
-def ensure_tables(
-    spark: SparkSession, warehouse: str, database: str, names: tuple[str, ...]
-) -> None:
-    """ensure_table for each name, before the job writes any of them."""
-    for name in names:
-        ensure_table(spark, warehouse, database, name)
-
-
-def register(spark: SparkSession, database: str, name: str, path: str) -> None:
-    """Point `<database>.<name>` at the table's path (external: dropping it keeps the data)."""
-    spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
-    qualified = f"{database}.{name}"
-    if spark.catalog.tableExists(qualified):
-        current = spark.sql(f"DESCRIBE DETAIL {qualified}").first()
-        if current is not None and current["location"].rstrip("/").endswith(path.rstrip("/")):
-            return
-        spark.sql(f"DROP TABLE {qualified}")
-    spark.sql(f"CREATE TABLE {qualified} USING delta LOCATION '{path}'")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kafka_dedup import tables
-from kafka_dedup.session import absolute
+from kafka_dedup.paths import absolute
 
 if TYPE_CHECKING:
     from delta.tables import DeltaTable

@@ -21,7 +21,8 @@ import uuid
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.ingest import lock
 from kafka_dedup.ingest.job import check_kafka, run_ingest
-from kafka_dedup.session import absolute, build_session
+from kafka_dedup.paths import absolute
+from kafka_dedup.session import build_session
 
 FLAGS = {
     "bootstrap_servers": ("kafka", "bootstrap_servers"),

@@ -15,7 +15,7 @@ from kafka_dedup.errors import UserError
 from kafka_dedup.forensics import guard, history, sqltext, views
 from kafka_dedup.forensics.history import AsOf, Commit
 from kafka_dedup.forensics.output import Result, escape_controls
-from kafka_dedup.session import is_remote
+from kafka_dedup.paths import is_remote
 from kafka_dedup.warehouse import Warehouse
 
 if TYPE_CHECKING:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from kafka_dedup.config import Config
 from kafka_dedup.forensics.engine import Engine, EngineError
 from kafka_dedup.forensics.history import AsOf
-from kafka_dedup.session import build_session, is_remote
+from kafka_dedup.paths import is_remote
+from kafka_dedup.session import build_session
 from kafka_dedup.warehouse import Warehouse
 
 if TYPE_CHECKING:

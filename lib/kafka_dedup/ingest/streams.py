@@ -20,7 +20,7 @@ from kafka_dedup.ingest.batches import (
     merge_events_batch,
     write_deliveries_batch,
 )
-from kafka_dedup.session import absolute
+from kafka_dedup.paths import absolute
 from kafka_dedup.warehouse import Warehouse
 
 INGEST_TABLES = (

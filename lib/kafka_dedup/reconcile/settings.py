@@ -14,7 +14,7 @@ from kafka_dedup.config.durations import describe as describe
 from kafka_dedup.config.reconcile import PAYLOAD_PREFIX as PAYLOAD_PREFIX
 from kafka_dedup.config.reconcile import ReconcileConfig as Settings
 from kafka_dedup.config.reconcile import Source as Source
-from kafka_dedup.session import absolute
+from kafka_dedup.paths import absolute
 
 REPORTS_FOLDER = "_reports"  # under the warehouse when report_dir is not set
 

@@ -12,10 +12,10 @@ from pyspark.sql import functions as F
 
 from kafka_dedup import log, tables
 from kafka_dedup.domain import PENDING
+from kafka_dedup.paths import is_remote
 from kafka_dedup.reconcile import figures, remediation, report, report_html, store, summary
 from kafka_dedup.reconcile.context import Run, RunResult, read_events
 from kafka_dedup.reconcile.settings import report_folder
-from kafka_dedup.session import is_remote
 
 logger = log.get(__name__)
 
