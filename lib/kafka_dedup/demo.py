@@ -33,12 +33,6 @@ TOPIC = "orders"
 DEFAULT_PORT = 9092
 RUN_DATE = "2026-11-25"  # the simulator's default stream start
 CRASH_EVERY = 200
-# Harmless JVM warnings the demo's own steps cause: each command it runs joins the demo's
-# Spark session, and reconcile unpersists a locally checkpointed frame.
-EXPECTED_JVM_WARNINGS = (
-    "org.apache.spark.sql.classic.SparkSession",  # "Using an existing Spark session"
-    "org.apache.spark.rdd.MapPartitionsRDD",  # "RDD N was locally checkpointed"
-)
 RECONCILE_TOML = """\
 [reconcile]
 report_dir = "{reports}"
@@ -79,15 +73,6 @@ def demo_config(root: Path, bootstrap: str) -> Config:
     kafka = {"bootstrap_servers": bootstrap, "topics": TOPIC}
     storage = {"warehouse": str(root / "warehouse"), "checkpoints": str(root / "checkpoints")}
     return config_mod.load(flags={"kafka": kafka, "storage": storage})
-
-
-def quiet_expected_warnings(spark: SparkSession) -> None:
-    """Raise the log4j level of the loggers of EXPECTED_JVM_WARNINGS to ERROR."""
-    jvm = spark._jvm
-    assert jvm is not None  # a classic (not Connect) session
-    error = jvm.org.apache.logging.log4j.Level.ERROR
-    for name in EXPECTED_JVM_WARNINGS:
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, error)
 
 
 def _run(argv: list[str]) -> int:
@@ -223,7 +208,6 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"producing the main phase: {args.events} events, seed {args.seed}")
         coordinates = publish.publish(stream, bootstrap, TOPIC, (simulator.MAIN,))
         spark = build_session(config)
-        quiet_expected_warnings(spark)
         _say("ingesting (available-now)")
         run_ingest(config)
         _say("producing the late phase (behind the watermark now)")

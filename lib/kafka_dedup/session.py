@@ -14,6 +14,14 @@ from kafka_dedup.warehouse import Warehouse
 
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 DYNAMODB_LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
+# JVM warnings the project's own design causes, which a user cannot act on: every command
+# run inside the demo (or a test) joins an existing session, and reconcile unpersists the
+# frames it checkpointed locally. Silenced unless spark.log_level asks for more than WARN.
+EXPECTED_JVM_WARNINGS = (
+    "org.apache.spark.sql.classic.SparkSession",  # "Using an existing Spark session"
+    "org.apache.spark.rdd.MapPartitionsRDD",  # "RDD N was locally checkpointed"
+)
+VERBOSE_LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO")
 LOCAL_DRIVER_MEMORY = "4g"  # local[*]: driver and executors share this heap
 
 
@@ -83,8 +91,19 @@ def build_session(config: Config) -> SparkSession:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)
+    if config.spark.log_level.upper() not in VERBOSE_LOG_LEVELS:
+        quiet_expected_warnings(spark)
     register_catalog(spark, config)
     return spark
+
+
+def quiet_expected_warnings(spark: SparkSession) -> None:
+    """Raise the log4j level of the loggers of EXPECTED_JVM_WARNINGS to ERROR."""
+    jvm = spark._jvm
+    assert jvm is not None  # a classic (not Connect) session
+    error = jvm.org.apache.logging.log4j.Level.ERROR
+    for name in EXPECTED_JVM_WARNINGS:
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, error)
 
 
 def register_catalog(spark: SparkSession, config: Config) -> list[str]:
