@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from kafka_dedup.ingest.streams import DELIVERIES_QUERY, EVENTS_QUERY
 
 QUERIES = (DELIVERIES_QUERY, EVENTS_QUERY)
+SCRATCH: dict[int, Path] = {}  # pid -> the Spark scratch folder kill_group removes
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,13 @@ def start_ingest(
     warehouse: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the CLI in a new session (process group), so a SIGKILL takes its JVM too."""
+    # A SIGKILLed JVM never runs the hook that deletes its scratch folder (a copy of every
+    # jar, about 570 MB): each process gets its own, beside the log, and kill_group removes it.
+    scratch = log.parent / "spark-scratch" / uuid.uuid4().hex
+    scratch.mkdir(parents=True)
     env = {
         **os.environ,
+        "SPARK_LOCAL_DIRS": str(scratch),
         "KAFKA_DEDUP_SPARK__MASTER": "local[2]",
         "KAFKA_DEDUP_SPARK__SHUFFLE_PARTITIONS": "2",
         "KAFKA_DEDUP_STORAGE__DATABASE": target.database,
@@ -50,9 +58,11 @@ def start_ingest(
         *extra,
     ]  # fmt: skip
     with open(log, "ab") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+    SCRATCH[process.pid] = scratch
+    return process
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -60,6 +70,9 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
+    scratch = SCRATCH.pop(process.pid, None)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def batches(checkpoints: Path, query: str, folder: str) -> int:
