@@ -151,7 +151,8 @@ def run_ingest(
     run_id = run_id or uuid.uuid4().hex[:12]
     reporter = ProgressReporter(run_id, BatchLedger())
     lake = Warehouse.of(config, spark)
-    resume = offsets.prepare(lake, config, existing)  # reads only; may raise
+    events_checkpoint = streams.checkpoint(config, streams.EVENTS_QUERY)
+    resume = offsets.prepare(lake, config, existing, events_checkpoint)  # reads only; may raise
     # Created before the queries start, so their batches only write.
     lake.ensure(*streams.INGEST_TABLES)
     offsets.record_topic_ids(lake, resume)

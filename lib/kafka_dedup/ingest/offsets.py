@@ -47,7 +47,7 @@ class Resume:
     logs: dict[str, admin.TopicLog]
     known_ids: dict[str, str]  # topic ids recorded on deliveries by earlier runs
     starting_offsets: str  # Spark uses it only when the deliveries checkpoint is new
-    events_starting_version: int | None  # idem for the events checkpoint; None: from the start
+    events_starting_version: int | None  # idem for a new events checkpoint; None: from the start
 
 
 def max_offsets(rows_df: DataFrame) -> dict[Partition, int]:
@@ -166,11 +166,32 @@ def record_topic_ids(lake: Warehouse, resume: Resume) -> None:
         lake.spark.sql(f"ALTER TABLE delta.`{deliveries_path}` SET TBLPROPERTIES ({assignments})")
 
 
-def events_starting_version(lake: Warehouse) -> int | None:
+def has_planned_batches(lake: Warehouse, checkpoint: str) -> bool:
+    """True when the streaming checkpoint at this location has planned a batch (offsets/N).
+
+    Read through Hadoop's FileSystem, so local folders and s3a:// behave alike."""
+    jvm = lake.spark.sparkContext._jvm
+    assert jvm is not None  # a classic (not Connect) session
+    folder = jvm.org.apache.hadoop.fs.Path(f"{checkpoint.rstrip('/')}/offsets")
+    fs = folder.getFileSystem(lake.spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(folder):
+        return False
+    return any(status.getPath().getName().isdigit() for status in fs.listStatus(folder))
+
+
+def events_starting_version(lake: Warehouse, checkpoint: str) -> int | None:
     """Where a new events checkpoint starts reading deliveries: at the latest commit when
     events already has rows, so it re-reads one commit, not the whole table; None when
     events is empty (nothing can be inserted twice). Rows written before that commit and
-    not merged yet are merged by the nightly run (UNMERGED)."""
+    not merged yet are merged by the nightly run (UNMERGED).
+
+    None as well once the checkpoint has planned a batch: Delta's source plans a re-run of
+    batch 0 (killed before its commit) from the startingVersion option, not from the
+    checkpoint, so a version taken from the tables now (events holds that batch's rows,
+    entity_state may not) would replay it empty and leave entity_state without its keys.
+    Without the option the re-run reads the batch's snapshot again, which covers it."""
+    if has_planned_batches(lake, checkpoint):
+        return None
     if not (lake.exists(tables.EVENTS) and lake.exists(tables.DELIVERIES)):
         return None
     if lake.read(tables.EVENTS).limit(1).count() == 0:
@@ -179,7 +200,7 @@ def events_starting_version(lake: Warehouse) -> int | None:
     return int(latest["version"]) if latest is not None else None
 
 
-def prepare(lake: Warehouse, config: Config, existing: set[str]) -> Resume:
+def prepare(lake: Warehouse, config: Config, existing: set[str], events_checkpoint: str) -> Resume:
     """Read what the tables hold and what Kafka holds; raise before anything is written."""
     written = read_written(lake)
     kafka = config.kafka
@@ -193,5 +214,5 @@ def prepare(lake: Warehouse, config: Config, existing: set[str]) -> Resume:
         logs,
         known_ids,
         starting_offsets(kafka.starting_offsets, written.delivered, logs),
-        events_starting_version(lake),
+        events_starting_version(lake, events_checkpoint),
     )

@@ -93,7 +93,7 @@ def start_events_query(
 ) -> StreamingQuery:
     """deliveries -> watermark dedup -> MERGE into events and entity_state."""
     reader = lake.spark.readStream.format("delta")
-    if resume.events_starting_version is not None:  # used by Delta only for a new checkpoint
+    if resume.events_starting_version is not None:  # set only for a new checkpoint
         reader = reader.option("startingVersion", str(resume.events_starting_version))
     source_df = reader.load(lake.location(tables.DELIVERIES))
     writer = (
