@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from kafka_dedup import config as config_mod
+from kafka_dedup import log
 from kafka_dedup import session as session_mod
 from kafka_dedup.kafka import broker
 
@@ -69,3 +71,15 @@ def spark(base_config: config_mod.Config) -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+
+
+@pytest.fixture(autouse=True)
+def _library_logging_default() -> Iterator[None]:
+    """Each test starts with the library's logging as an import leaves it: an in-process CLI
+    call sets up a stderr handler at INFO, which would print a later test's progress lines
+    into the stderr that test compares exactly."""
+    yield
+    logger = logging.getLogger(log.ROOT)
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
