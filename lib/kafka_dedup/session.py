@@ -93,7 +93,7 @@ def build_session(config: Config) -> SparkSession:
     spark.sparkContext.setLogLevel(config.spark.log_level)
     if config.spark.log_level.upper() not in VERBOSE_LOG_LEVELS:
         quiet_expected_warnings(spark)
-    register_catalog(spark, config)
+    Warehouse.of(config, spark).register_all()  # the catalog, rebuilt from the folder
     return spark
 
 
@@ -104,9 +104,3 @@ def quiet_expected_warnings(spark: SparkSession) -> None:
     error = jvm.org.apache.logging.log4j.Level.ERROR
     for name in EXPECTED_JVM_WARNINGS:
         jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, error)
-
-
-def register_catalog(spark: SparkSession, config: Config) -> list[str]:
-    """Register every contract table under the warehouse in the project database (see
-    Warehouse.register_all); returns their names."""
-    return Warehouse.of(config, spark).register_all()
