@@ -36,18 +36,11 @@ from kafka_dedup.session import build_session
 
 HERE = Path(__file__).parent
 WARMUP_EVENTS = 20_000
-HASHED = """
-[[ingest.mappings]]
-topic = "{topic}"
-key = "header:return_id"
-event_id = "hash($.type, $.meta.version, $.data.amount, $.data.currency)"
-event_time = "$.meta.ts"
-event_time_format = "epoch_millis"
-sequence = "$.meta.version"
-event_type = "$.type"
-producer_id = "$.meta.source"
-payload = "$.data"
-"""
+# the legacy mapping with event_id as a content hash instead of $.meta.id
+HASHED = legacy.MAPPING.replace(
+    'event_id = "$.meta.id"',
+    'event_id = "hash($.type, $.meta.version, $.data.amount, $.data.currency)"',
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
 from machine import commit, machine  # noqa: E402
@@ -89,6 +82,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=300_000)
     args = parser.parse_args()
+    assert HASHED != legacy.MAPPING, "the event_id line of legacy.MAPPING changed"
     log.setup()
     load_before = os.getloadavg()
     root = Path(tempfile.mkdtemp(prefix="kafka-dedup-bench-mapping-"))
