@@ -18,7 +18,7 @@ MVN := mvn -B -q -s infra/jvm/settings.xml -f infra/jvm/pom.xml
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics chaos postgres-bin
+.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics chaos postgres-bin bench-mapping
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -46,6 +46,9 @@ demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstre
 
 bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline, MERGE vs table size
 	$(BIN)/python bench/ingest/bench_ingest.py
+
+bench-mapping: setup ## benchmark: the deliveries write of an envelope topic vs mapped topics
+	$(BIN)/python bench/ingest/bench_mapping.py
 
 bench-reconcile: setup ## benchmark: reconcile 10M events vs 10M side effects (Spark vs DuckDB)
 	$(BIN)/python bench/reconcile/bench_reconcile.py

@@ -1,5 +1,9 @@
 """`make demo`: local broker, a seeded stream with every duplicate cause, ingestion, a summary.
 
+Two topics go into the same tables: `orders` in the JSON envelope, and `returns` in another
+team's layout (id in $.meta.id, epoch-millis time, key in a header), read through the
+[[ingest.mappings]] table of kafka_dedup.kafka.legacy.
+
 Runs from scratch each time under data/demo/ (the previous demo's broker and tables are
 removed first), so the same seed always gives the same figures.
 """
@@ -22,7 +26,7 @@ from kafka_dedup.domain import DUPLICATE, UNMERGED
 from kafka_dedup.errors import UserError
 from kafka_dedup.forensics import queries
 from kafka_dedup.forensics.engines import open_engine
-from kafka_dedup.kafka import broker, publish, simulator
+from kafka_dedup.kafka import broker, legacy, publish, simulator
 from kafka_dedup.session import build_session
 from kafka_dedup.tables import DELIVERIES, ENTITY_STATE, EVENTS, QUARANTINE
 from kafka_dedup.warehouse import Warehouse
@@ -30,6 +34,8 @@ from kafka_dedup.warehouse import Warehouse
 logger = log.get(__name__)
 
 TOPIC = "orders"
+LEGACY_TOPIC = "returns"  # the second topic, in another shape
+INGEST_TOML = "ingest.toml"
 DEFAULT_PORT = 9092
 RUN_DATE = "2026-11-25"  # the simulator's default stream start
 CRASH_EVERY = 200
@@ -68,11 +74,17 @@ def _start_broker(root: Path, port: int) -> str:
     return broker.start(port, data_dir).bootstrap_servers
 
 
+def ingest_toml(root: Path) -> Path:
+    """The config file with the mapping of the second topic (the first is the envelope)."""
+    return root / INGEST_TOML
+
+
 def demo_config(root: Path, bootstrap: str) -> Config:
-    """The defaults, with the demo's broker, topic and folders (as the flags would set them)."""
-    kafka = {"bootstrap_servers": bootstrap, "topics": TOPIC}
+    """The demo's config file, with its broker, topics and folders as the flags set them."""
+    kafka = {"bootstrap_servers": bootstrap, "topics": f"{TOPIC},{LEGACY_TOPIC}"}
     storage = {"warehouse": str(root / "warehouse"), "checkpoints": str(root / "checkpoints")}
-    return config_mod.load(flags={"kafka": kafka, "storage": storage})
+    ingest_toml(root).write_text(legacy.mapping_toml(LEGACY_TOPIC))
+    return config_mod.load(ingest_toml(root), flags={"kafka": kafka, "storage": storage})
 
 
 def _run(argv: list[str]) -> int:
@@ -85,7 +97,9 @@ def _run(argv: list[str]) -> int:
 def run_ingest(config: Config) -> None:
     """One available-now ingest run, through the command a user would type."""
     code = _run(
-        ["ingest", "--bootstrap-servers", config.kafka.bootstrap_servers, "--topics", TOPIC,
+        ["--config", str(ingest_toml(Path(config.storage.warehouse).parent)), "ingest",
+         "--bootstrap-servers", config.kafka.bootstrap_servers,
+         "--topics", ",".join(config.kafka.topics),
          "--warehouse", config.storage.warehouse, "--checkpoints", config.storage.checkpoints,
          "--trigger", "available-now"]
     )  # fmt: skip
@@ -93,24 +107,30 @@ def run_ingest(config: Config) -> None:
         raise UserError(f"the ingest failed with exit code {code}")
 
 
-def print_summary(spark: SparkSession, config: Config, stream: simulator.Stream) -> None:
+def print_summary(
+    spark: SparkSession, config: Config, streams: dict[str, simulator.Stream]
+) -> None:
     """Table sizes, quarantine by reason, copies by cause and late rows, against the truth."""
     warehouse = Warehouse.of(config, spark)
     count = {name: warehouse.read(name).count() for name in (DELIVERIES, EVENTS, ENTITY_STATE)}
+    by_topic = {
+        r.topic: r["count"] for r in warehouse.read(EVENTS).groupBy("topic").count().collect()
+    }
     reasons_df = warehouse.read(QUARANTINE).select("reason")
     reasons = Counter(r.reason for r in reasons_df.collect())
     count[QUARANTINE] = sum(reasons.values())
     late = warehouse.read(tables.INGEST_BATCHES).agg(F.sum("late_rows")).collect()[0][0] or 0
     with open_engine(config, "spark", spark=spark) as engine:
         removed = queries.removed_by_cause(engine)
-    truth = simulator.summary(stream, 0)
-    expected_events = truth["unique_events"] - truth["late_unique_events"]
+    truths = [simulator.summary(stream, 0) for stream in streams.values()]
+    expected_events = sum(t["unique_events"] - t["late_unique_events"] for t in truths)
     verdict = "matches" if count[EVENTS] == expected_events else "DOES NOT match"
     _say("summary")
     _output(
         [
             f"records read (deliveries)      {count[DELIVERIES]:>8}",
             f"unique events (events)         {count[EVENTS]:>8}",
+            *(f"  from {topic:<25} {by_topic.get(topic, 0):>8}" for topic in streams),
             f"keys (entity_state)            {count[ENTITY_STATE]:>8}",
             f"quarantined                    {count[QUARANTINE]:>8}",
             *(f"  {reason:<28} {n:>8}" for reason, n in sorted(reasons.items())),
@@ -192,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=Path("data/demo"))
     parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--legacy-events", type=int, default=1000, help=f"events to {LEGACY_TOPIC}")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     args = parser.parse_args(argv)
@@ -203,19 +224,32 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
         bootstrap = _start_broker(root, args.port)
         config = demo_config(root, bootstrap)
-        stream = simulator.generate(args.events, args.seed)
-        publish.ensure_topic(bootstrap, TOPIC, partitions=3)
-        _say(f"producing the main phase: {args.events} events, seed {args.seed}")
-        coordinates = publish.publish(stream, bootstrap, TOPIC, (simulator.MAIN,))
+        streams = {
+            TOPIC: simulator.generate(args.events, args.seed),
+            LEGACY_TOPIC: legacy.reshape(simulator.generate(args.legacy_events, args.seed + 1)),
+        }
+        for topic in streams:
+            publish.ensure_topic(bootstrap, topic, partitions=3)
+        _say(
+            f"producing the main phase: {args.events} events to {TOPIC} (JSON envelope), "
+            f"{args.legacy_events} to {LEGACY_TOPIC} (id in $.meta.id, epoch-millis time, "
+            f"key in a header; mapping in {ingest_toml(root)}), seed {args.seed}"
+        )
+        coordinates = {
+            topic: publish.publish(stream, bootstrap, topic, (simulator.MAIN,))
+            for topic, stream in streams.items()
+        }
         spark = build_session(config)
-        _say("ingesting (available-now)")
+        _say("ingesting both topics (available-now)")
         run_ingest(config)
         _say("producing the late phase (behind the watermark now)")
-        coordinates.update(publish.publish(stream, bootstrap, TOPIC, (simulator.LATE,)))
-        publish.write_manifest(root / "manifest.jsonl", stream, coordinates, args.seed)
+        for topic, stream in streams.items():
+            coordinates[topic].update(publish.publish(stream, bootstrap, topic, (simulator.LATE,)))
+            manifest = "manifest.jsonl" if topic == TOPIC else f"manifest-{topic}.jsonl"
+            publish.write_manifest(root / manifest, stream, coordinates[topic], args.seed)
         _say("ingesting again")
         run_ingest(config)
-        print_summary(spark, config, stream)
+        print_summary(spark, config, streams)
         databases = run_downstream(root, bootstrap)
         code = run_reconcile(root, config, databases)
         if code not in (0, 3):  # 3: findings above the alert threshold, expected here

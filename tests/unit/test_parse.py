@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from kafka_dedup import config as config_mod
 from kafka_dedup import domain
 from kafka_dedup.ingest import parse
 
@@ -112,3 +113,55 @@ def test_quarantine_rows_are_the_malformed_ones(spark: SparkSession) -> None:
     assert [(r.offset, r.reason) for r in rows] == [(1, "invalid_json"), (2, "empty_value")]
     stamps = {(r.ingest_batch_id, r.ingest_query_id) for r in deliveries_df.collect()}
     assert stamps == {(7, "q-1")}
+
+
+MAPPED = """
+[[ingest.mappings]]
+topic_pattern = "pay.*"
+key = ["kafka", "$['account id']"]
+event_id = "header:message_id"
+event_time = ["$.created", "kafka"]
+event_time_format = "epoch_seconds"
+sequence = "header:version"
+event_type = []
+producer_id = []
+payload = "$"
+"""
+
+
+def test_a_mapping_reads_its_topics_and_leaves_the_others_to_the_envelope(
+    spark: SparkSession,
+) -> None:
+    (mapping,) = config_mod.apply(
+        config_mod.DEFAULTS, config_mod.tomllib.loads(MAPPED), "the test"
+    ).ingest.mappings
+    headers = [("message_id", b"m-1"), ("version", b"1"), ("version", b"4")]  # last one wins
+    rows = [
+        # epoch seconds with a fraction; the key from a field, the Kafka key being empty
+        (None, b'{"account id": "a-9", "created": 1795600800.25, "x": {"b": 1, "a": 2}}',
+         "payments", headers),
+        # no time field: the Kafka timestamp; the Kafka key first
+        (b"k-1", b'{"account id": "a-9"}', "payments", headers),
+        (b"k-1", b'{"created": "Tuesday"}', "payments", headers),
+        (b"k-1", b'{"created": 1}', "payments", None),  # no message_id header
+        (b"order-1", VALID, "orders", None),  # no mapping: the envelope
+    ]  # fmt: skip
+    kafka_df = spark.createDataFrame(
+        [(k, v, t, 0, i, TS, 0, h) for i, (k, v, t, h) in enumerate(rows)], KAFKA_SCHEMA
+    )
+    parsed_rows = kafka_df.transform(parse.parse_deliveries, mappings=(mapping,)).collect()
+    got = [
+        (r.key, r.event_id, r.event_time, r.sequence, r.payload, r.parse_error,
+         r.parse_error_detail)
+        for r in sorted(parsed_rows, key=lambda r: r.offset)
+    ]  # fmt: skip
+    assert got == [
+        ("a-9", "m-1", dt.datetime(2026, 11, 25, 10, 0, 0, 250000), 4,
+         '{"account id":"a-9","created":1795600800.25,"x":{"a":2,"b":1}}', None, None),
+        ("k-1", "m-1", TS, 4, '{"account id":"a-9"}', None, None),
+        ("k-1", "m-1", None, None, '{"created":"Tuesday"}', domain.INVALID_EVENT_TIME,
+         "event_time is not epoch seconds: Tuesday"),
+        ("k-1", None, None, None, '{"created":1}', domain.MISSING_EVENT_ID,
+         "event_id: header message_id has no value"),
+        ("order-1", "e1", dt.datetime(2026, 11, 25, 10, 0), 3, '{"amount":42.5}', None, None),
+    ]  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 from kafka_dedup import log
 from kafka_dedup.commands.common import load_config
 from kafka_dedup.errors import UserError
-from kafka_dedup.kafka import publish, simulator
+from kafka_dedup.kafka import legacy, publish, simulator
 
 FLAGS = {"bootstrap_servers": ("kafka", "bootstrap_servers")}
 PHASES = {
@@ -35,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phase", choices=sorted(PHASES), default="all")
     parser.add_argument("--partitions", type=int, default=3, help="partitions of a new topic")
     parser.add_argument("--span-hours", type=float, default=6.0, help="event-time span")
+    parser.add_argument(
+        "--shape",
+        choices=("envelope", "legacy"),
+        default="envelope",
+        help="envelope (the contract) or legacy: id in $.meta.id, epoch-millis time, key in a "
+        "header (ingest it with the mapping `kafka_dedup.kafka.legacy.MAPPING`)",
+    )
     defaults = simulator.Mix()
     for name in defaults.__dataclass_fields__:
         parser.add_argument(
@@ -56,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if any(not 0 <= rate <= 1 for rate in vars(mix).values()):
         raise UserError("every --*-rate must be between 0 and 1")
     stream = simulator.generate(args.events, args.seed, mix, span_s=args.span_hours * 3600)
+    if args.shape == "legacy":
+        stream = legacy.reshape(stream)
     bootstrap = config.kafka.bootstrap_servers
     if publish.ensure_topic(bootstrap, args.topic, args.partitions):
         logger.info(f"created topic {args.topic} with {args.partitions} partitions")

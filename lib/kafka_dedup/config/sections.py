@@ -17,6 +17,7 @@ from pydantic.dataclasses import dataclass
 
 from kafka_dedup.config.durations import duration_seconds, is_duration
 from kafka_dedup.config.errors import InvalidValueError
+from kafka_dedup.config.mapping import MappingsValidator, TopicMapping
 
 HOST_PORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -131,6 +132,8 @@ class IngestConfig:
         Delay, check(lambda text: duration_seconds(text) >= 1, "at least 1 second")
     ] = "30 seconds"
     lock_wait: Delay = "0 seconds"  # how long a second run waits for the lease before it gives up
+    # [[ingest.mappings]]: topics whose records are not the JSON envelope (config.mapping)
+    mappings: Annotated[tuple[TopicMapping, ...], MappingsValidator] = ()
 
 
 @dataclass(frozen=True, config=LENIENT)

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from kafka_dedup import domain, eventlog, tables
+from kafka_dedup.config.mapping import TopicMapping
 from kafka_dedup.ingest import offsets, parse
 from kafka_dedup.warehouse import Warehouse
 
@@ -74,6 +75,7 @@ def write_deliveries_batch(
     identity: QueryIdentity,
     ledger: BatchLedger,
     written: offsets.Written,
+    mappings: tuple[TopicMapping, ...] = (),
 ) -> Callable[[DataFrame, int], None]:
     """foreachBatch body: append every record not yet in deliveries, then the batch's
     malformed rows not yet in quarantine, read back from deliveries, to quarantine.
@@ -93,7 +95,7 @@ def write_deliveries_batch(
         batch_lake = _on_batch_session(lake, batch_df)
         deliveries_df = (
             batch_df.transform(offsets.filter_unwritten, written=written.delivered)
-            .transform(parse.parse_deliveries, max_future_skew=max_future_skew)
+            .transform(parse.parse_deliveries, max_future_skew=max_future_skew, mappings=mappings)
             .transform(parse.with_ingest_columns, batch_id=batch_id, query_id=query_id)
         )
         append(deliveries_df, batch_lake, tables.DELIVERIES, merge_schema=True)

@@ -8,6 +8,7 @@ from pyspark.sql import types as T
 
 from kafka_dedup import tables
 from kafka_dedup.config import IngestConfig
+from kafka_dedup.config.mapping import TopicMapping
 
 # The reasons written to deliveries.parse_error and quarantine.reason are the domain's.
 from kafka_dedup.domain import (
@@ -22,6 +23,8 @@ from kafka_dedup.domain import (
     MISSING_EVENT_TIME,
     MISSING_KEY,
 )
+from kafka_dedup.ingest import mapping as mapping_mod
+from kafka_dedup.ingest.mapping import INTEGER
 
 CORRUPT = "_corrupt_record"
 # Every field is read as a string so a wrong type marks one field, not the whole record;
@@ -42,9 +45,7 @@ ENVELOPE_SCHEMA = T.StructType(
     ]
 )
 JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
-# Spark casts also accept words such as 'yesterday' or 'now'; an event time must be ISO-8601.
-ISO_8601 = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
-INTEGER = r"^-?\d{1,18}$"
+ROUTE = "_route"  # which mapping reads the record: 0 none (the envelope), i the i-th
 DEFAULT_MAX_FUTURE_SKEW = IngestConfig.max_future_skew
 
 
@@ -52,29 +53,108 @@ def _blank(column: Column) -> Column:
     return column.isNull() | (F.trim(column) == "")
 
 
-def with_envelope(kafka_df: DataFrame) -> DataFrame:
-    """Add `env` (the parsed JSON envelope), the UTF-8 checks, the resolved text key and
-    the trimmed event_time and sequence texts and the event_time as a timestamp, each
-    computed once per record."""
+def _switch(branches: list[Column]) -> Column:
+    """branches[0] for records of no mapping (the envelope), branches[i] for mapping i."""
+    if len(branches) == 1:
+        return branches[0]
+    route = F.col(ROUTE)
+    result = F.when(route == 1, branches[1])
+    for index, branch in enumerate(branches[2:], start=2):
+        result = result.when(route == index, branch)
+    return result.otherwise(branches[0])
+
+
+def _route(mappings: tuple[TopicMapping, ...]) -> Column:
+    """1 + the index of the first mapping whose topic matches, 0 for none (the envelope)."""
+    topic = F.col("topic")
+    matches = [
+        topic == m.topic if m.topic else topic.rlike(f"^(?:{m.topic_pattern})$") for m in mappings
+    ]
+    result = F.when(matches[0], F.lit(1))
+    for index, match in enumerate(matches[1:], start=2):
+        result = result.when(match, F.lit(index))
+    return result.otherwise(F.lit(0))
+
+
+def _record_columns(mapping: TopicMapping) -> dict[str, Column]:
+    """The record as a VARIANT, and the reason (with its detail) when it cannot be one."""
+    text = F.col("value").cast("string")
+    is_object = F.col(mapping_mod.DOC).isNotNull() & F.ltrim(text).startswith("{")
+    return {
+        mapping_mod.DOC: F.expr("try_parse_json(cast(value as string))"),
+        "_value_ok": F.coalesce(F.col("_value_ok_utf8"), F.lit(True)),
+        "_format_error": F.when(~is_object, F.lit(INVALID_JSON)),
+        "_format_detail": F.lit(None).cast("string"),
+    }
+
+
+def with_envelope(kafka_df: DataFrame, mappings: tuple[TopicMapping, ...] = ()) -> DataFrame:
+    """Add the record's fields as text columns (`_key`, `_event_id`, `_event_time_text`, ...),
+    the UTF-8 and format checks and the event_time as a timestamp, each computed once per
+    record: from the JSON envelope (`env`), or, for a topic of `mappings`, as its mapping says
+    (see ingest.mapping)."""
     kafka_key = F.col("_kafka_key")
+    env = F.col("env")
+    records = [_record_columns(m) for m in mappings]
+    base = {
+        "_key_ok_utf8": F.col("key").isNull() | F.expr("is_valid_utf8(cast(key as string))"),
+        "_value_ok_utf8": F.expr("is_valid_utf8(cast(value as string))"),
+        "_kafka_key": F.col("key").cast("string"),
+        "env": F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA, JSON_OPTIONS),
+    }
+    if mappings:  # each record is parsed only as its route says
+        kafka_df = kafka_df.withColumn(ROUTE, _route(mappings))
+        base["env"] = F.when(F.col(ROUTE) == 0, base["env"])
+        base[mapping_mod.DOC] = _switch([F.lit(None), *(r[mapping_mod.DOC] for r in records)])
+    envelope_error = F.when(env[CORRUPT].isNotNull() | env.isNull(), F.lit(INVALID_JSON))
+    each = mappings  # one branch per mapping, after the envelope's
+    fields = {
+        "_key": [
+            F.when(~_blank(kafka_key), kafka_key).otherwise(env["key"]),
+            *(mapping_mod.first_of(m.key) for m in each),
+        ],
+        "_key_ok": [F.col("_key_ok_utf8"), *(mapping_mod.key_ok_utf8(m) for m in each)],
+        "_value_ok": [
+            F.coalesce(F.col("_value_ok_utf8"), F.lit(True)),
+            *(r["_value_ok"] for r in records),
+        ],
+        "_event_id": [env["event_id"], *(mapping_mod.event_id(m) for m in each)],
+        "_event_type": [env["event_type"], *(mapping_mod.first_of(m.event_type) for m in each)],
+        "_producer_id": [
+            env["producer_id"],
+            *(mapping_mod.first_of(m.producer_id) for m in each),
+        ],
+        "_payload": [env["payload"], *(mapping_mod.first_of(m.payload) for m in each)],
+        "_sequence_text": [
+            F.trim(env["sequence"]),
+            *(F.trim(mapping_mod.first_of(m.sequence)) for m in each),
+        ],
+        "_time_from_kafka": [F.lit(False), *(mapping_mod.time_from_kafka(m) for m in each)],
+        "_format_error": [envelope_error, *(r["_format_error"] for r in records)],
+        "_format_detail": [F.lit(None).cast("string"), *(r["_format_detail"] for r in records)],
+    }
+    time_text = F.col("_event_time_text")
     return (
-        kafka_df.withColumns(
-            {
-                "_key_ok_utf8": F.col("key").isNull()
-                | F.expr("is_valid_utf8(cast(key as string))"),
-                "_value_ok_utf8": F.expr("is_valid_utf8(cast(value as string))"),
-                "_kafka_key": F.col("key").cast("string"),
-                "env": F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA, JSON_OPTIONS),
-            }
+        kafka_df.withColumns(base)
+        .withColumns({name: _switch(branches) for name, branches in fields.items()})
+        .withColumn(
+            "_event_time_text",
+            _switch(
+                [
+                    F.trim(env["event_time"]),
+                    *(F.trim(mapping_mod.event_time_text(m)) for m in each),
+                ]
+            ),
         )
-        .withColumns(
-            {
-                "_key": F.when(~_blank(kafka_key), kafka_key).otherwise(F.col("env")["key"]),
-                "_event_time_text": F.trim(F.col("env")["event_time"]),
-                "_sequence_text": F.trim(F.col("env")["sequence"]),
-            }
+        .withColumn(
+            "_event_time",
+            _switch(
+                [
+                    mapping_mod.event_time_iso(time_text),
+                    *(mapping_mod.event_time(m, time_text) for m in each),
+                ]
+            ),
         )
-        .withColumn("_event_time", F.col("_event_time_text").try_cast("timestamp"))
     )
 
 
@@ -82,21 +162,17 @@ def parse_error(max_future_skew: str) -> Column:
     """The first reason a record cannot be used, or null when it is a valid event; reads
     the raw `value` and the columns `with_envelope` added. An event_time more than
     max_future_skew (e.g. '15 minutes') ahead of the ingest clock is a reason too."""
-    env = F.col("env")
     value = F.col("value")
     event_time = F.col("_event_time_text")
     sequence = F.col("_sequence_text")
-    bytes_ok_utf8 = F.col("_key_ok_utf8") & F.coalesce(F.col("_value_ok_utf8"), F.lit(True))
+    bytes_ok_utf8 = F.col("_key_ok") & F.col("_value_ok")
     return (
         F.when(value.isNull() | (F.length(value) == 0), F.lit(EMPTY_VALUE))
         .when(~bytes_ok_utf8, F.lit(INVALID_UTF8))
-        .when(env[CORRUPT].isNotNull() | env.isNull(), F.lit(INVALID_JSON))
-        .when(_blank(env["event_id"]), F.lit(MISSING_EVENT_ID))
+        .when(F.col("_format_error").isNotNull(), F.col("_format_error"))
+        .when(_blank(F.col("_event_id")), F.lit(MISSING_EVENT_ID))
         .when(_blank(event_time), F.lit(MISSING_EVENT_TIME))
-        .when(
-            ~event_time.rlike(ISO_8601) | F.col("_event_time").isNull(),
-            F.lit(INVALID_EVENT_TIME),
-        )
+        .when(F.col("_event_time").isNull(), F.lit(INVALID_EVENT_TIME))
         .when(
             F.col("_event_time") > F.current_timestamp() + _interval(max_future_skew),
             F.lit(FUTURE_EVENT_TIME),
@@ -139,9 +215,12 @@ def error_detail(reason: Column, env: Column, max_future_skew: str) -> Column:
 
 
 def parse_deliveries(
-    kafka_df: DataFrame, max_future_skew: str = DEFAULT_MAX_FUTURE_SKEW
+    kafka_df: DataFrame,
+    max_future_skew: str = DEFAULT_MAX_FUTURE_SKEW,
+    mappings: tuple[TopicMapping, ...] = (),
 ) -> DataFrame:
-    """Kafka source rows -> deliveries rows (without ingest bookkeeping columns).
+    """Kafka source rows -> deliveries rows (without ingest bookkeeping columns); records of
+    a topic in `mappings` are read as its mapping says, all others as the JSON envelope.
 
     Built in steps so that the envelope is parsed once and the reason is computed once per
     record: a single projection would repeat the reason expression in every column that
@@ -149,8 +228,12 @@ def parse_deliveries(
     env = F.col("env")
     reason = F.col("parse_error")
     is_valid = reason.isNull()
+    details = [
+        error_detail(reason, env, max_future_skew),
+        *(mapping_mod.error_detail(m, reason, max_future_skew) for m in mappings),
+    ]
     return (
-        with_envelope(kafka_df)
+        with_envelope(kafka_df, mappings)
         .withColumn("parse_error", parse_error(max_future_skew))
         .select(
             *COORDINATES,
@@ -159,15 +242,15 @@ def parse_deliveries(
             F.col("key").alias("raw_key"),
             F.col("value").alias("raw_value"),
             F.col("headers"),
-            F.when(F.col("_key_ok_utf8") & ~_blank(F.col("_key")), F.col("_key")).alias("key"),
-            F.when(~_blank(env["event_id"]), env["event_id"]).alias("event_id"),
-            env["event_type"].alias("event_type"),
+            F.when(F.col("_key_ok") & ~_blank(F.col("_key")), F.col("_key")).alias("key"),
+            F.when(~_blank(F.col("_event_id")), F.col("_event_id")).alias("event_id"),
+            F.col("_event_type").alias("event_type"),
             F.when(is_valid, F.col("_event_time")).alias("event_time"),
             F.when(is_valid, F.col("_sequence_text").try_cast("long")).alias("sequence"),
-            env["producer_id"].alias("producer_id"),
-            env["payload"].alias("payload"),
+            F.col("_producer_id").alias("producer_id"),
+            F.col("_payload").alias("payload"),
             reason,
-            error_detail(reason, env, max_future_skew).alias("parse_error_detail"),
+            _switch(details).alias("parse_error_detail"),
         )
     )
 

@@ -75,7 +75,12 @@ def start_deliveries_query(
     """Kafka -> deliveries (+ quarantine): stateless, every record, idempotent per offset."""
     identity = QueryIdentity(DELIVERIES_QUERY)
     write = write_deliveries_batch(
-        lake, config.ingest.max_future_skew, identity, ledger, resume.written
+        lake,
+        config.ingest.max_future_skew,
+        identity,
+        ledger,
+        resume.written,
+        config.ingest.mappings,
     )
     writer = (
         kafka_source(lake.spark, config, resume.starting_offsets)

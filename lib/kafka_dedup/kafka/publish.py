@@ -67,7 +67,12 @@ def publish(
             timestamp = int(time.time() * 1000)
             timestamps[identity] = timestamp
         producer.send_raw(
-            topic, record.raw_key, record.value, timestamp, on_delivery=remember(index)
+            topic,
+            record.raw_key,
+            record.value,
+            timestamp,
+            headers=record.headers,
+            on_delivery=remember(index),
         )
         if progress and n % PROGRESS_EVERY == 0:
             progress(n, len(selected))

@@ -65,6 +65,7 @@ class Record:
     producer_id: str | None = None
     reason: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,7 +100,7 @@ def manifest_lines(stream: Stream, coordinates: Coordinates, seed: int) -> list[
         row = {
             k: v
             for k, v in asdict(record).items()
-            if k not in ("raw_key", "value", "meta", "send_at")
+            if k not in ("raw_key", "value", "meta", "send_at", "headers")
         }
         topic, partition, offset = coordinates.get(index, (None, None, None))
         lines.append(

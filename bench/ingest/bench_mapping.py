@@ -1,0 +1,176 @@
+"""Mapping benchmark (not a test): what reading a topic through [[ingest.mappings]] costs.
+
+The same seeded stream (10% producer-retry duplicates) goes to two topics: one in the JSON
+envelope, one in the simulator's legacy shape (id in $.meta.id, epoch-millis time, key in a
+header). Each is read with the `deliveries` write alone (Kafka -> parse_deliveries -> Delta
+append, available-now): the envelope with no mapping (today's parser), the legacy topic
+through its mapping, and the legacy topic again with event_id as a content hash of four
+fields. Every variant runs once on a small warm-up topic first (not recorded: the JIT).
+
+Writes bench/ingest/results-mapping.json and results-mapping.md: date, commit, machine and
+the load average before and after, so a reader can tell a busy machine's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from kafka_dedup import config as config_mod
+from kafka_dedup import log
+from kafka_dedup.config import Config
+from kafka_dedup.config.mapping import TopicMapping
+from kafka_dedup.ingest import parse
+from kafka_dedup.kafka import broker, legacy, publish, simulator
+from kafka_dedup.session import build_session
+
+HERE = Path(__file__).parent
+WARMUP_EVENTS = 20_000
+# the legacy mapping with event_id as a content hash instead of $.meta.id
+HASHED = legacy.MAPPING.replace(
+    'event_id = "$.meta.id"',
+    'event_id = "hash($.type, $.meta.version, $.data.amount, $.data.currency)"',
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
+from machine import commit, machine  # noqa: E402
+
+
+def _mappings(toml: str) -> tuple[TopicMapping, ...]:
+    loaded = config_mod.apply(config_mod.DEFAULTS, config_mod.tomllib.loads(toml), "bench")
+    return loaded.ingest.mappings
+
+
+def deliveries_write(
+    spark: SparkSession, config: Config, root: Path, topic: str, mappings: tuple[TopicMapping, ...]
+) -> tuple[float, int]:
+    """Kafka -> parse_deliveries -> Delta append, available-now; (seconds, malformed rows)."""
+    parsed_df = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", config.kafka.bootstrap_servers)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        .option("includeHeaders", "true")
+        .load()
+        .transform(parse.parse_deliveries, mappings=mappings)
+    )
+    target = root / topic
+    started = time.monotonic()
+    query = (
+        parsed_df.writeStream.format("delta")
+        .option("checkpointLocation", str(root / f"{topic}-checkpoint"))
+        .trigger(availableNow=True)
+        .start(str(target))
+    )
+    query.awaitTermination()
+    seconds = time.monotonic() - started
+    malformed = spark.read.format("delta").load(str(target)).where("parse_error is not null")
+    return seconds, malformed.count()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=300_000)
+    args = parser.parse_args()
+    assert HASHED != legacy.MAPPING, "the event_id line of legacy.MAPPING changed"
+    log.setup()
+    load_before = os.getloadavg()
+    root = Path(tempfile.mkdtemp(prefix="kafka-dedup-bench-mapping-"))
+    started_broker = broker.start(broker.free_port(), root / "broker")
+    bootstrap = started_broker.bootstrap_servers
+    try:
+        base = config_mod.load(environ={})
+        config = dataclasses.replace(
+            base,
+            spark=dataclasses.replace(base.spark, master="local[2]", conf={"spark.ui.enabled": "false"}),
+            kafka=dataclasses.replace(base.kafka, bootstrap_servers=bootstrap),
+        )  # fmt: skip
+        mix = simulator.Mix(producer_retry=0.10, app_resend=0, out_of_order=0, replay=0,
+                            malformed=0, late_duplicate=0, late_unique=0)  # fmt: skip
+        streams = {
+            "envelope": simulator.generate(args.events, seed=1, mix=mix),
+            "legacy": legacy.reshape(simulator.generate(args.events, seed=1, mix=mix)),
+            "warmup-envelope": simulator.generate(WARMUP_EVENTS, seed=2, mix=mix),
+            "warmup-legacy": legacy.reshape(simulator.generate(WARMUP_EVENTS, seed=2, mix=mix)),
+        }
+        for topic, stream in streams.items():
+            publish.ensure_topic(bootstrap, topic, partitions=3)
+            publish.publish(stream, bootstrap, topic, (simulator.MAIN,))
+        records = len(streams["envelope"].records)
+        spark = build_session(config)
+        variants = {
+            "envelope, no mapping": ("envelope", "none"),
+            "legacy shape, field paths + header": ("legacy", "paths"),
+            "legacy shape, event_id = hash of 4 fields": ("legacy", "hash"),
+        }
+        figures = {}
+        for name, (shape, kind) in variants.items():
+            for prefix in ("warmup-", ""):
+                topic = prefix + shape
+                toml = HASHED if kind == "hash" else legacy.MAPPING
+                mappings = () if kind == "none" else _mappings(toml.format(topic=topic))
+                print(f"{name}: {topic} ...", flush=True)
+                seconds, malformed = deliveries_write(
+                    spark, config, root / f"{kind}-{topic}", topic, mappings
+                )
+            assert malformed == 0, f"{name}: {malformed} malformed rows"
+            figures[name] = {"seconds": round(seconds, 1), "events_per_s": round(records / seconds)}
+        envelope_s = figures["envelope, no mapping"]["seconds"]
+        results = {
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "commit": commit(),
+            "hardware": {**machine(), "spark": "4.0.1", "delta": "4.0.1"},
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "records_per_topic": records,
+            "unique_events": args.events,
+            "warmup_events": WARMUP_EVENTS,
+            "deliveries_write": figures,
+            "relative_to_envelope": {n: round(envelope_s / f["seconds"], 3) for n, f in figures.items()},
+        }  # fmt: skip
+        write_results(results)
+        print(json.dumps(results, indent=2))
+        return 0
+    finally:
+        broker.stop(root / "broker")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def write_results(results: dict) -> None:
+    (HERE / "results-mapping.json").write_text(json.dumps(results, indent=2) + "\n")
+    hw = results["hardware"]
+    lines = [
+        "# Mapping benchmark: the deliveries write, envelope vs mapped topics",
+        "",
+        f"Run {results['when']} at commit {results['commit']} on {hw['cpu']}, {hw['cores']} cores, "
+        f"{hw['memory_gib']} GiB, Python {hw['python']}, Spark {hw['spark']}, `local[2]`; load "
+        f"average (1, 5, 15 min) {results['load_average_before']} before, "
+        f"{results['load_average_after']} after; each variant ran once on a "
+        f"{results['warmup_events']}-event warm-up topic first.",
+        "",
+        f"{results['records_per_topic']} records per topic ({results['unique_events']} unique + 10% "
+        "producer retries), Kafka -> parse_deliveries -> Delta append, available-now:",
+        "",
+        "| variant | events/s | seconds | vs envelope |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, figure in results["deliveries_write"].items():
+        lines.append(
+            f"| {name} | {figure['events_per_s']} | {figure['seconds']} | "
+            f"{results['relative_to_envelope'][name]} |"
+        )
+    (HERE / "results-mapping.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
