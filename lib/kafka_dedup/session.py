@@ -73,9 +73,17 @@ def uses_s3(config: Config) -> bool:
 
 
 def effective_master(config: Config) -> str:
-    """The master the session gets: spark-submit's when it set one, else config's."""
-    submitted = SparkConf().get("spark.master", None)
-    return submitted or config.spark.master
+    """The master the session gets: spark-submit's when it started this driver, else config's.
+
+    Under spark-submit the Python driver starts before any SparkContext, so a plain SparkConf()
+    is an empty Python dict: joining spark-submit's JVM first is the only way to read the
+    --master it was given (else a job submitted to a cluster would run in local[*])."""
+    if GATEWAY_ENV in os.environ:
+        SparkContext._ensure_initialized()  # noqa: SLF001 - joins spark-submit's JVM gateway
+        submitted = SparkConf().get("spark.master", None)
+        if submitted:
+            return str(submitted)
+    return config.spark.master
 
 
 def session_conf(config: Config, master: str | None = None) -> dict[str, str]:
@@ -128,7 +136,7 @@ def s3_conf(config: Config) -> dict[str, str]:
 
 def build_session(config: Config) -> SparkSession:
     """Create (or join, under spark-submit) the session with Delta and the project's catalog."""
-    master = effective_master(config)  # spark-submit sets the master itself
+    master = effective_master(config)
     builder = SparkSession.builder.appName(config.spark.app_name).master(master)
     for key, value in session_conf(config, master).items():
         builder = builder.config(key, value)
