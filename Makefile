@@ -99,8 +99,8 @@ cluster-up: setup ## start a local Spark standalone cluster: master + 2 workers 
 cluster-down: ## stop the local Spark standalone cluster
 	@if [ -x $(BIN)/kafka-dedup ]; then $(BIN)/kafka-dedup cluster stop --data-dir $(CLUSTER_DIR); fi
 
-cluster-test: setup ## the EMR rehearsal and the cluster tests alone (their own cluster; also in make test)
-	$(BIN)/python -m pytest -v -s tests/integration/test_cluster_rehearsal.py tests/integration/test_cluster_master.py
+cluster-test: setup ## the EMR rehearsal and the dev install on a standalone cluster (long; left out of make test)
+	$(BIN)/python -m pytest -m cluster -v -s tests/integration/test_cluster_rehearsal.py tests/integration/test_cluster_master.py
 
 clean: broker-down cluster-down ## remove data/, build/ and caches (keeps .venv/)
 	rm -rf data build .pytest_cache .mypy_cache .ruff_cache
