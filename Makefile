@@ -17,8 +17,10 @@ AWS_TEMPLATES := infra/aws/kafka-dedup.yaml
 MVN := mvn -B -q -s infra/jvm/settings.xml -f infra/jvm/pom.xml
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
+CLUSTER_PORT ?= 7077
+CLUSTER_DIR ?= data/cluster
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics chaos postgres-bin bench-mapping
+.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics chaos postgres-bin cluster-up cluster-down cluster-test bench-mapping
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -94,5 +96,14 @@ broker-up: setup ## start the local Kafka broker (BROKER_PORT, BROKER_DIR)
 broker-down: ## stop the local Kafka broker
 	@if [ -x $(BIN)/kafka-dedup ]; then $(BIN)/kafka-dedup broker stop --data-dir $(BROKER_DIR); fi
 
-clean: broker-down ## remove data/, build/ and caches (keeps .venv/)
+cluster-up: setup ## start a local Spark standalone cluster: master + 2 workers of 1 core, 1 GB
+	$(BIN)/kafka-dedup cluster start --port $(CLUSTER_PORT) --data-dir $(CLUSTER_DIR)
+
+cluster-down: ## stop the local Spark standalone cluster
+	@if [ -x $(BIN)/kafka-dedup ]; then $(BIN)/kafka-dedup cluster stop --data-dir $(CLUSTER_DIR); fi
+
+cluster-test: setup ## the EMR rehearsal and the dev install on a standalone cluster (long; left out of make test)
+	$(BIN)/python -m pytest -m cluster -v -s tests/integration/test_cluster_rehearsal.py tests/integration/test_cluster_master.py
+
+clean: broker-down cluster-down ## remove data/, build/ and caches (keeps .venv/)
 	rm -rf data build .pytest_cache .mypy_cache .ruff_cache

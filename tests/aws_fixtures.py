@@ -172,3 +172,21 @@ def delta_row_count(endpoint: str, bucket: str, table_prefix: str) -> int:
 def write_text(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def log_store_table(endpoint: str, name: str) -> str:
+    """A DynamoDB table with the key schema of Delta's S3DynamoDBLogStore (and the ingest lease),
+    as the stack creates it."""
+    client("dynamodb", endpoint).create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "tablePath", "AttributeType": "S"},
+            {"AttributeName": "fileName", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "tablePath", "KeyType": "HASH"},
+            {"AttributeName": "fileName", "KeyType": "RANGE"},
+        ],
+    )
+    return name

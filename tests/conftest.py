@@ -21,6 +21,7 @@ from tests.aws_fixtures import (  # noqa: F401
     moto_endpoint,
     use_dummy_aws_credentials,
 )
+from tests.integration.cluster_fixtures import spark_cluster  # noqa: F401
 
 # Before any JVM starts: the Spark session and boto3 see dummy AWS credentials only, so no test
 # can reach a real AWS account; AWS tests talk to the moto_endpoint server process.

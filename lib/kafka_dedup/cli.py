@@ -22,7 +22,10 @@ COMMANDS = {
     "sql": "run SQL (read-only by default) over the warehouse tables, on DuckDB or Spark",
     "forensics": "ready duplicate-forensics queries: summary, top-keys, trace, gaps, as-of",
     "aws": "deploy, package, submit and follow the jobs on EMR Serverless",
+    "cluster": "start, stop or check a local Spark standalone cluster (master + workers)",
 }
+# commands that start a Spark session: they take --master (spark.master)
+SPARK_COMMANDS = ("ingest", "reconcile", "sql", "forensics")
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
@@ -60,6 +63,11 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
             "--config", metavar="FILE", default=argparse.SUPPRESS, help="TOML config file"
         )
         _add_output_flags(sub, default=argparse.SUPPRESS)
+        if name in SPARK_COMMANDS:
+            sub.add_argument(
+                "--master", metavar="URL", default=argparse.SUPPRESS,
+                help="Spark master, e.g. spark://host:7077 (default: spark.master, local[*])",
+            )  # fmt: skip
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
     return parser

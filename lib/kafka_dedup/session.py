@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from kafka_dedup import paths
@@ -22,19 +23,72 @@ EXPECTED_JVM_WARNINGS = (
     "org.apache.spark.rdd.MapPartitionsRDD",  # "RDD N was locally checkpointed"
 )
 VERBOSE_LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO")
+S3_JAR_PREFIXES = ("hadoop-aws-", "bundle-")  # S3A and the AWS SDK bundle it needs
+GATEWAY_ENV = "PYSPARK_GATEWAY_PORT"  # set by spark-submit for its Python driver
 LOCAL_DRIVER_MEMORY = "4g"  # local[*]: driver and executors share this heap
 
 
 def spark_jars(config: Config) -> list[str]:
-    """The add-on jars for spark.jars; none when spark-submit already provides them."""
+    """The add-on jars (absolute paths); none when spark-submit already provides them."""
     folder = Path(config.spark.jars_dir) if config.spark.jars_dir else paths.spark_jars_dir()
     if not folder.is_dir():
         return []
-    return sorted(str(jar) for jar in folder.glob("*.jar"))
+    return sorted(str(jar.resolve()) for jar in folder.glob("*.jar"))
 
 
-def session_conf(config: Config) -> dict[str, str]:
+def is_local(master: str) -> bool:
+    """True for local, local[N], local[*]: driver and executors share one JVM."""
+    return master == "local" or master.startswith("local[")
+
+
+def jvm_started() -> bool:
+    """True once a JVM serves this process (spark-submit started it, or a session did)."""
+    return SparkContext._gateway is not None or GATEWAY_ENV in os.environ  # noqa: SLF001
+
+
+def jars_conf(config: Config, master: str) -> dict[str, str]:
+    """How the add-on jars reach the JVMs.
+
+    local: on the driver's class path, read where they lie (spark.jars would copy every jar,
+    the ~530 MB AWS SDK bundle included, into a temp folder at each session start).
+    A cluster: spark.jars, which the driver serves and each executor fetches, since paths on
+    the driver's machine do not exist on the cluster's nodes."""
+    jars = spark_jars(config)
+    if not jars:
+        return {}
+    if is_local(master) and not jvm_started():
+        return {"spark.driver.extraClassPath": os.pathsep.join(jars)}
+    if not is_local(master) and not uses_s3(config):
+        # each executor copies what spark.jars lists: leave out the S3A jars (~530 MB)
+        jars = [jar for jar in jars if not Path(jar).name.startswith(S3_JAR_PREFIXES)]
+    # a running JVM's class path is fixed: spark.jars adds the jars to it
+    return {"spark.jars": ",".join(jars)}
+
+
+def uses_s3(config: Config) -> bool:
+    """True when any location in the config (tables, checkpoints, sources...) is on S3."""
+    return bool(config.s3.endpoint) or any(
+        scheme in repr(config) for scheme in ("s3a://", "s3://", "s3n://")
+    )
+
+
+def effective_master(config: Config) -> str:
+    """The master the session gets: spark-submit's when it started this driver, else config's.
+
+    Under spark-submit the Python driver starts before any SparkContext, so a plain SparkConf()
+    is an empty Python dict: joining spark-submit's JVM first is the only way to read the
+    --master it was given (else a job submitted to a cluster would run in local[*])."""
+    if GATEWAY_ENV in os.environ:
+        SparkContext._ensure_initialized()  # noqa: SLF001 - joins spark-submit's JVM gateway
+        submitted = SparkConf().get("spark.master", None)
+        if submitted:
+            return str(submitted)
+    return config.spark.master
+
+
+def session_conf(config: Config, master: str | None = None) -> dict[str, str]:
     """Every Spark setting the project relies on, config overrides last."""
+    master = master or config.spark.master
     conf = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -48,12 +102,10 @@ def session_conf(config: Config) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": absolute(config.storage.warehouse),
     }
-    if config.spark.master.startswith("local"):
+    if is_local(master):
         conf["spark.driver.memory"] = LOCAL_DRIVER_MEMORY
-        conf["spark.ui.showConsoleProgress"] = "false"
-    jars = spark_jars(config)
-    if jars:
-        conf["spark.jars"] = ",".join(jars)
+    conf["spark.ui.showConsoleProgress"] = "false"
+    conf.update(jars_conf(config, master))
     conf.update(s3_conf(config))
     conf.update(config.spark.conf)
     return conf
@@ -84,10 +136,9 @@ def s3_conf(config: Config) -> dict[str, str]:
 
 def build_session(config: Config) -> SparkSession:
     """Create (or join, under spark-submit) the session with Delta and the project's catalog."""
-    builder = SparkSession.builder.appName(config.spark.app_name)
-    if not SparkConf().contains("spark.master"):  # spark-submit sets the master itself
-        builder = builder.master(config.spark.master)
-    for key, value in session_conf(config).items():
+    master = effective_master(config)
+    builder = SparkSession.builder.appName(config.spark.app_name).master(master)
+    for key, value in session_conf(config, master).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)

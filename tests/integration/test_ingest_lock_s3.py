@@ -22,7 +22,7 @@ from kafka_dedup import config as config_mod
 from kafka_dedup.config import Config
 from kafka_dedup.ingest import lock
 from kafka_dedup.ingest.lock_dynamodb import DynamoDbLeaseStore
-from tests.aws_fixtures import REGION, client
+from tests.aws_fixtures import REGION, log_store_table
 
 CHECKPOINTS = "s3a://lake/checkpoints"
 
@@ -30,19 +30,7 @@ CHECKPOINTS = "s3a://lake/checkpoints"
 @pytest.fixture
 def s3_config(moto_endpoint: str) -> Config:
     """S3 checkpoints and a fresh table with the log store's key schema on the moto server."""
-    table = "lock-" + uuid.uuid4().hex[:8]
-    client("dynamodb", moto_endpoint).create_table(
-        TableName=table,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "tablePath", "AttributeType": "S"},
-            {"AttributeName": "fileName", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "tablePath", "KeyType": "HASH"},
-            {"AttributeName": "fileName", "KeyType": "RANGE"},
-        ],
-    )
+    table = log_store_table(moto_endpoint, "lock-" + uuid.uuid4().hex[:8])
     return config_mod.load(
         environ={},
         flags={

@@ -29,12 +29,16 @@ TERMINAL_OK = {"SUCCESS"}
 TERMINAL_FAILED = {"FAILED", "CANCELLED"}
 
 
-def spark_submit_parameters(aws: AwsConfig, bundle: Bundle, target: Target) -> str:
-    """--conf pairs: the Python archive on PYTHONPATH, the config file, and the extra jars."""
+def spark_submit_parameters(
+    aws: AwsConfig, bundle: Bundle, target: Target, delta_dir: str = RUNTIME_DELTA_DIR
+) -> str:
+    """--conf pairs: the Python archive on PYTHONPATH, the config file, and the extra jars.
+
+    delta_dir: where the runtime keeps Delta's jars (another folder only for a rehearsal)."""
     base = target.artifacts_uri
-    runtime = [f"{RUNTIME_DELTA_DIR}/{jar}" for jar in RUNTIME_DELTA_JARS]
+    runtime = [f"{delta_dir}/{jar}" for jar in RUNTIME_DELTA_JARS]
     if target.log_store_table:
-        runtime.append(f"{RUNTIME_DELTA_DIR}/{DYNAMODB_LOG_STORE_JAR}")
+        runtime.append(f"{delta_dir}/{DYNAMODB_LOG_STORE_JAR}")
     jars = runtime + [bundle_mod.uri(base, key) for key in bundle.keys("jar")]
     archives = [
         f"{bundle_mod.uri(base, bundle.key('python'))}#{PYTHON_ALIAS}",
@@ -77,7 +81,12 @@ def check_date(date: str | None) -> str:
 
 
 def start_request(
-    job: str, config: Config, bundle: Bundle, target: Target, date: str | None = None
+    job: str,
+    config: Config,
+    bundle: Bundle,
+    target: Target,
+    date: str | None = None,
+    delta_dir: str = RUNTIME_DELTA_DIR,
 ) -> dict[str, Any]:
     """The StartJobRun parameters (boto3 names) for ingest or reconcile."""
     name = f"kafka-dedup-{job}" + (f"-{date}" if date else "")
@@ -91,7 +100,9 @@ def start_request(
             "sparkSubmit": {
                 "entryPoint": entry,
                 "entryPointArguments": entry_arguments(job, config, target, date),
-                "sparkSubmitParameters": spark_submit_parameters(config.aws, bundle, target),
+                "sparkSubmitParameters": spark_submit_parameters(
+                    config.aws, bundle, target, delta_dir
+                ),
             }
         },
         "configurationOverrides": {

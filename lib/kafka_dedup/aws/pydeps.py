@@ -1,8 +1,11 @@
-"""The job runs' Python dependencies: kafka-dedup's installed closure, as runtime wheels.
+"""The job runs' Python dependencies: kafka-dedup's core requirements, resolved by pip for EMR.
 
-EMR Serverless brings its own PySpark; everything else the library imports is installed here
-with pip for the runtime's Python version and platform (binary wheels only), pinned to the
-versions installed locally, so the bundle runs what the tests ran.
+The jobs need only the package's core dependencies (the optional extras, `[forensics]`,
+`[downstream]`, `[aws]`, `[dev]`, are local tooling). pip resolves them, extras and markers
+included, for the runtime's Python version and platform (binary wheels only), constrained to
+the versions installed here, so the bundle runs what the tests ran. EMR Serverless brings its
+own PySpark: a requirement that depends on it (delta-spark) is installed without its
+dependencies, and its other requirements join the resolution.
 """
 
 from __future__ import annotations
@@ -41,46 +44,82 @@ def marker_environment(aws: AwsConfig) -> dict[str, str]:
         "os_name": "posix",
         "implementation_name": "cpython",
         "platform_python_implementation": "CPython",
-        "extra": "",
+        "extra": "",  # the core dependencies only: every optional extra is local tooling
     }
 
 
-def closure(aws: AwsConfig, root: str = ROOT_DISTRIBUTION) -> dict[str, str]:
-    """{distribution: pin} of everything root needs at run time, minus the runtime's own."""
+def job_requirements(aws: AwsConfig, root: str = ROOT_DISTRIBUTION) -> tuple[list[str], list[str]]:
+    """(requirements for pip to resolve, pins to install without dependencies).
+
+    The root's core requirements for the runtime, minus what the runtime provides. A
+    requirement that itself needs a runtime package goes in the second list, pinned, and
+    its other requirements join the first."""
     env = marker_environment(aws)
-    excluded = {canonicalize_name(name) for name in aws.runtime_provided}
-    pins: dict[str, str] = {}
-    pending = [root]
-    while pending:
-        for text in _requires(pending.pop()):
-            requirement = Requirement(text)
-            name = canonicalize_name(requirement.name)
-            if requirement.marker and not requirement.marker.evaluate(env):
-                continue
-            if name in excluded or name in pins:
-                continue
-            try:
-                pins[name] = f"{name}=={metadata.version(name)}"
-                pending.append(name)
-            except metadata.PackageNotFoundError:
-                # needed by the runtime's Python only (e.g. a backport): let pip pick a version
-                pins[name] = f"{name}{requirement.specifier}"
-    return dict(sorted(pins.items()))
+    provided = {canonicalize_name(name) for name in aws.runtime_provided}
+    resolve: list[str] = []
+    without_deps: list[str] = []
+    for requirement in _requires(root, env):
+        name = canonicalize_name(requirement.name)
+        if name in provided:
+            continue
+        inner = _requires(requirement.name, env) if _installed(name) else []
+        if any(canonicalize_name(r.name) in provided for r in inner):
+            without_deps.append(f"{name}=={metadata.version(name)}")
+            resolve.extend(_as_text(r) for r in inner if canonicalize_name(r.name) not in provided)
+        else:
+            resolve.append(_as_text(requirement))
+    return sorted(set(resolve)), sorted(without_deps)
 
 
-def _requires(distribution: str) -> list[str]:
+def _as_text(requirement: Requirement) -> str:
+    """The requirement without its marker, evaluated already for the runtime (pip would
+    evaluate it against the Python running pip)."""
+    extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+    return f"{requirement.name}{extras}{requirement.specifier}"
+
+
+def _installed(name: str) -> bool:
     try:
-        return metadata.distribution(distribution).requires or []
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _requires(distribution: str, env: dict[str, str]) -> list[Requirement]:
+    """The distribution's requirements that apply on the runtime, extras left out."""
+    try:
+        texts = metadata.distribution(distribution).requires or []
     except metadata.PackageNotFoundError:
         raise AwsError(
             f"{distribution} is not installed; run `make setup` (or pip install -e .) first"
         ) from None
+    requirements = [Requirement(text) for text in texts]
+    return [r for r in requirements if r.marker is None or r.marker.evaluate(env)]
+
+
+def constraints() -> list[str]:
+    """name==version of every distribution installed here but the project itself."""
+    pins = {
+        canonicalize_name(dist.metadata["Name"]): dist.version
+        for dist in metadata.distributions()
+        if dist.metadata["Name"]
+    }
+    pins.pop(canonicalize_name(ROOT_DISTRIBUTION), None)
+    return [f"{name}=={version}" for name, version in sorted(pins.items())]
 
 
 def staged_dependencies(aws: AwsConfig, bundle_dir: Path) -> Path:
-    """A folder with the closure installed for the runtime; reused while the pins are the same."""
-    pins = list(closure(aws).values())
-    spec = {"pins": pins, "python": aws.python_version, "platform": aws.platform}
+    """A folder with the resolved dependencies installed; reused while the inputs are the same."""
+    resolve, without_deps = job_requirements(aws)
+    pins = constraints()
+    spec = {
+        "resolve": resolve,
+        "without_deps": without_deps,
+        "constraints": pins,
+        "python": aws.python_version,
+        "platform": aws.platform,
+    }
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     target = bundle_dir / f"deps-{digest}"
     if (target / COMPLETE_MARKER).is_file():
@@ -88,13 +127,27 @@ def staged_dependencies(aws: AwsConfig, bundle_dir: Path) -> Path:
     staging = bundle_dir / f"deps-{digest}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _pip_install(pins, staging, aws)
+    constraints_file = bundle_dir / f"constraints-{digest}.txt"
+    constraints_file.write_text("\n".join(pins) + "\n")
+    pip_install(resolve, staging, aws, ["--constraint", str(constraints_file)])
+    if without_deps:
+        pip_install(without_deps, staging, aws, ["--no-deps"])
     # console scripts carry this machine's interpreter path: useless on the runtime
     shutil.rmtree(staging / "bin", ignore_errors=True)
+    spec["installed"] = installed_in(staging)
     (staging / COMPLETE_MARKER).write_text(json.dumps(spec, indent=1) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
+
+
+def installed_in(folder: Path) -> list[str]:
+    """name==version of each distribution pip installed into folder (its .dist-info)."""
+    found = [
+        (canonicalize_name(dist.metadata["Name"]), dist.version)
+        for dist in metadata.distributions(path=[str(folder)])
+    ]
+    return [f"{name}=={version}" for name, version in sorted(found)]
 
 
 def compatible_platforms(platform: str) -> list[str]:
@@ -110,13 +163,19 @@ def compatible_platforms(platform: str) -> list[str]:
     return [*tags, f"manylinux2014_{arch}"]
 
 
-def _pip_install(pins: list[str], target: Path, aws: AwsConfig) -> None:
+def pip_install(
+    requirements: list[str], target: Path, aws: AwsConfig, options: list[str] | None = None
+) -> None:
+    """pip's resolver, for the runtime's Python and platform, binary wheels only, into target.
+
+    pip evaluates dependency markers against the Python running it; `make setup` uses the
+    runtime's minor version (3.11), so they agree."""
     platforms = [arg for tag in compatible_platforms(aws.platform) for arg in ("--platform", tag)]
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-deps", "--no-compile", "--only-binary=:all:", "--implementation", "cp",
-        "--python-version", aws.python_version, *platforms,
-        "--target", str(target), *pins,
+        "--no-compile", "--only-binary=:all:", "--implementation", "cp",
+        "--python-version", aws.python_version, *platforms, *(options or []),
+        "--target", str(target), *requirements,
     ]  # fmt: skip
     try:
         result = subprocess.run(

@@ -12,6 +12,7 @@ from kafka_dedup.config import Config
 def load_config(args: argparse.Namespace, flag_map: Mapping[str, tuple[str, str]]) -> Config:
     """Config from --config, the environment, then the flags named in flag_map (dest -> key)."""
     overrides: dict[str, dict[str, object]] = {}
+    flag_map = {"master": ("spark", "master"), **flag_map}  # --master of the Spark commands
     for dest, (section, key) in flag_map.items():
         value = getattr(args, dest, None)
         if value is not None:
