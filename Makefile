@@ -18,7 +18,7 @@ MVN := mvn -B -q -s infra/jvm/settings.xml -f infra/jvm/pom.xml
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics chaos postgres-bin
+.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-steady bench-reconcile bench-forensics chaos postgres-bin
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -44,8 +44,12 @@ $(JARS_STAMP): infra/jvm/pom.xml infra/jvm/settings.xml
 demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstream, reconcile
 	$(BIN)/python -m kafka_dedup.demo
 
-bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline, MERGE vs table size
+bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline (same-run ratio)
 	$(BIN)/python bench/ingest/bench_ingest.py
+
+STEADY_DURATION ?= 10 minutes
+bench-steady: setup ## benchmark: 5,000 records/s into interval-trigger ingest, latency and memory
+	$(BIN)/python bench/steady/bench_steady.py --duration '$(STEADY_DURATION)'
 
 bench-reconcile: setup ## benchmark: reconcile 10M events vs 10M side effects (Spark vs DuckDB)
 	$(BIN)/python bench/reconcile/bench_reconcile.py
