@@ -192,6 +192,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--duplicates", type=float, default=0.10)
+    parser.add_argument("--warmup-events", type=int, default=WARMUP_EVENTS)
     parser.add_argument(
         "--variant",
         action="append",
@@ -221,7 +222,7 @@ def main() -> int:
             f"generating {args.events} events (+{args.duplicates:.0%} duplicates) ...", flush=True
         )
         stream = simulator.generate(args.events, seed=1, mix=mix)
-        warmup = simulator.generate(WARMUP_EVENTS, seed=2, mix=mix)
+        warmup = simulator.generate(args.warmup_events, seed=2, mix=mix)
         for topic in (TOPIC, WARMUP_TOPIC):
             publish.ensure_topic(started_broker.bootstrap_servers, topic, partitions=3)
         publish.publish(warmup, started_broker.bootstrap_servers, WARMUP_TOPIC, (simulator.MAIN,))
@@ -231,7 +232,7 @@ def main() -> int:
         records = len(stream.records)
         spark = build_session(config)
         cores = int(spark.sparkContext.defaultParallelism)
-        print(f"warm-up: every pipeline once on {WARMUP_EVENTS} events ...", flush=True)
+        print(f"warm-up: every pipeline once on {args.warmup_events} events ...", flush=True)
         plain_append(spark, config, root / "warmup-a", WARMUP_TOPIC)
         naive_ingestion(spark, config, root / "warmup-a2", WARMUP_TOPIC)
         _, warmup_warehouse, _ = run_full(spark, config, root / "warmup-b", WARMUP_TOPIC)
@@ -282,7 +283,7 @@ def main() -> int:
             "records_in_topic": records,
             "unique_events": args.events,
             "produce_seconds": round(produce_s, 1),
-            "warmup_events": WARMUP_EVENTS,
+            "warmup_events": args.warmup_events,
             "plain_append": rate(plain_s),
             "plain_append_again": rate(plain_again_s),
             "naive_ingestion": rate(naive_s),

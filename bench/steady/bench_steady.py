@@ -417,7 +417,15 @@ def main() -> int:
     parser.add_argument("--drain-timeout", default="5 minutes")
     parser.add_argument("--target-p95-s", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=HERE, help="folder of the results files")
+    parser.add_argument(
+        "--analyze", type=Path, help="only (re)compute the results of a kept run's folder"
+    )
     args = parser.parse_args()
+    if args.analyze:
+        analyze(args.analyze, json.loads((args.analyze / "raw.json").read_text()), args.out)
+        return 0
+    # a stopped bench still stops ingest and the broker (the finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     duration_s = duration_seconds(args.duration)
     warmup_s = duration_seconds(args.warmup)
     root = Path(tempfile.mkdtemp(prefix="kafka-dedup-steady-"))
@@ -465,39 +473,7 @@ def main() -> int:
         sampler.done.set()
         sampler.join()
         exit_code = stop_ingest(process)
-        load_end = load_average()
-        files_end = file_counts(warehouse)
-        values, timeline = latencies(warehouse / "events", int((started + warmup_s) * 1000))
-        ordered = sorted(values)
-        missing = max(0, produced["unique_events_timed"] - len(ordered))
-        states = state_lines(stderr)
-        state_over_time = [
-            {
-                "t_s": round(
-                    datetime.fromisoformat(s["time"]).timestamp() - started,
-                    1,
-                ),
-                "memory_mb": round(s["state_memory_bytes"] / 2**20, 1),
-                "sst_mb": round(int(s["state_metrics"].get("rocksdbSstFileSize", 0)) / 2**20, 1),
-                "pinned_mb": round(
-                    int(s["state_metrics"].get("rocksdbPinnedBlocksMemoryUsage", 0)) / 2**20, 1
-                ),
-            }
-            for s in states
-            if s.get("state_query") == "events"
-        ]
-        events_rows = rows_in(warehouse / "events")
-        last_state = state_over_time[-1] if state_over_time else {"sst_mb": 0, "memory_mb": 0}
-        per_minute: dict[int, list[int]] = {}
-        for sent_ms, latency in timeline:
-            per_minute.setdefault(int((sent_ms / 1000 - started) // 60), []).append(latency)
-        batches = batch_lines(stderr)
-        results = {
-            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "commit": commit(),
-            "hardware": {**machine(), "spark": "4.0.1", "delta": "4.0.1"},
-            "load_average_start": load_start,
-            "load_average_end": load_end,
+        raw = {
             "settings": {
                 "rate_per_s": args.rate,
                 "duration_s": duration_s,
@@ -508,51 +484,22 @@ def main() -> int:
                 "duplicates": args.duplicates,
                 "master": "local[2]",
                 "rocksdb_max_memory_mb": int(ROCKSDB_MAX_MEMORY_MB),
+                "target_p95_s": args.target_p95_s,
             },
+            "commit": commit(),
+            "started": started,
+            "load_average_start": load_start,
+            "load_average_end": load_average(),
             "produced": produced,
-            "events_rows": events_rows,
+            "drained": drained,
             "drain_seconds": round(drained_s, 1),
             "ingest_exit_code": exit_code,
-            "batches": {
-                q: sum(1 for b in batches if b.get("message", "").lstrip("[ ").startswith(q))
-                for q in ("deliveries", "events")
-            },
-            "drained": drained,
-            "latency_rows": len(ordered),
-            "latency_rows_never_visible": missing,
-            "latency_s": {
-                "p50": seconds(percentile(ordered, 0.50, missing)),
-                "p95": seconds(percentile(ordered, 0.95, missing)),
-                "p99": seconds(percentile(ordered, 0.99, missing)),
-                "max": seconds(ordered[-1] if ordered and not missing else None),
-                "mean": round(sum(ordered) / max(1, len(ordered)) / 1000, 2),
-            },
-            "latency_per_minute_s": [
-                {
-                    "minute": minute,
-                    "rows": len(rows),
-                    "p50": seconds(percentile(sorted(rows), 0.5)),
-                    "p95": seconds(percentile(sorted(rows), 0.95)),
-                }
-                for minute, rows in sorted(per_minute.items())
-            ],
             "memory_samples": sampler.samples,
-            "jvm_rss_mb_per_minute_max": summarize_series(sampler.samples, "jvm_rss_mb", 60),
-            "state_store": state_over_time,
-            "state_store_last": last_state,
-            "state_keys": events_rows,  # every event is within the 1-hour watermark
-            "state_sst_mb_per_million_keys": round(
-                last_state["sst_mb"] / max(events_rows, 1) * 1e6, 1
-            ),
             "file_counts_start": files_start,
-            "file_counts_end": files_end,
+            "file_counts_end": file_counts(warehouse),
         }
-        p95 = results["latency_s"]["p95"]
-        results["target_p95_met"] = p95 is not None and p95 <= args.target_p95_s
-        results["target_p95_s"] = args.target_p95_s
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_results(results, args.out)
-        print((args.out / "results.md").read_text())
+        (root / "raw.json").write_text(json.dumps(raw))  # for --analyze, should analysis fail
+        analyze(root, raw, args.out)
         return 0
     finally:
         if process is not None and process.poll() is None:
@@ -563,6 +510,83 @@ def main() -> int:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def analyze(root: Path, raw: dict[str, Any], out: Path) -> None:
+    """Results from a run's folder (events log, ingest's log) and its raw figures."""
+    warehouse, settings, produced = root / "warehouse", raw["settings"], raw["produced"]
+    started = raw["started"]
+    values, timeline = latencies(warehouse / "events", int((started + settings["warmup_s"]) * 1000))
+    ordered = sorted(values)
+    missing = max(0, produced["unique_events_timed"] - len(ordered))
+    stderr = root / "ingest.err"
+    state_over_time = [
+        {
+            "t_s": round(datetime.fromisoformat(s["time"]).timestamp() - started, 1),
+            "memory_mb": round(s["state_memory_bytes"] / 2**20, 1),
+            "sst_mb": round(int(s["state_metrics"].get("rocksdbSstFileSize", 0)) / 2**20, 1),
+            "pinned_mb": round(
+                int(s["state_metrics"].get("rocksdbPinnedBlocksMemoryUsage", 0)) / 2**20, 1
+            ),
+        }
+        for s in state_lines(stderr)
+        if s.get("state_query") == "events"
+    ]
+    events_rows = rows_in(warehouse / "events")
+    last_state = state_over_time[-1] if state_over_time else {"sst_mb": 0, "memory_mb": 0}
+    per_minute: dict[int, list[int]] = {}
+    for sent_ms, latency in timeline:
+        per_minute.setdefault(int((sent_ms / 1000 - started) // 60), []).append(latency)
+    batches = batch_lines(stderr)
+    results = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": raw["commit"],
+        "hardware": {**machine(), "spark": "4.0.1", "delta": "4.0.1"},
+        "load_average_start": raw["load_average_start"],
+        "load_average_end": raw["load_average_end"],
+        "settings": settings,
+        "produced": produced,
+        "events_rows": events_rows,
+        "drained": raw["drained"],
+        "drain_seconds": raw["drain_seconds"],
+        "ingest_exit_code": raw["ingest_exit_code"],
+        "batches": {
+            q: sum(1 for b in batches if b.get("message", "").lstrip("[ ").startswith(q))
+            for q in ("deliveries", "events")
+        },
+        "latency_rows": len(ordered),
+        "latency_rows_never_visible": missing,
+        "latency_s": {
+            "p50": seconds(percentile(ordered, 0.50, missing)),
+            "p95": seconds(percentile(ordered, 0.95, missing)),
+            "p99": seconds(percentile(ordered, 0.99, missing)),
+            "max": seconds(ordered[-1] if ordered and not missing else None),
+            "mean": round(sum(ordered) / max(1, len(ordered)) / 1000, 2),
+        },
+        "latency_per_minute_s": [
+            {
+                "minute": minute,
+                "rows": len(rows),
+                "p50": seconds(percentile(sorted(rows), 0.5)),
+                "p95": seconds(percentile(sorted(rows), 0.95)),
+            }
+            for minute, rows in sorted(per_minute.items())
+        ],
+        "memory_samples": raw["memory_samples"],
+        "jvm_rss_mb_per_minute_max": summarize_series(raw["memory_samples"], "jvm_rss_mb", 60),
+        "state_store": state_over_time,
+        "state_store_last": last_state,
+        "state_keys": events_rows,  # every event is within the 1-hour watermark
+        "state_sst_mb_per_million_keys": round(last_state["sst_mb"] / max(events_rows, 1) * 1e6, 1),
+        "file_counts_start": raw["file_counts_start"],
+        "file_counts_end": raw["file_counts_end"],
+        "target_p95_s": settings["target_p95_s"],
+    }
+    p95 = results["latency_s"]["p95"]
+    results["target_p95_met"] = p95 is not None and p95 <= settings["target_p95_s"]
+    out.mkdir(parents=True, exist_ok=True)
+    write_results(results, out)
+    print((out / "results.md").read_text())
 
 
 def write_results(results: dict[str, Any], out: Path) -> None:
