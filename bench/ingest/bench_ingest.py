@@ -28,6 +28,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -203,8 +204,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE, help="folder of the results files")
     args = parser.parse_args()
     variants = [parse_variant(text) for text in args.variant]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the broker on the way out
     log.setup()  # the run's progress lines, on stderr
     load_start = load_average()
+    code = commit()  # the code that runs, whatever is committed meanwhile
     root = Path(tempfile.mkdtemp(prefix="kafka-dedup-bench-"))
     started_broker = broker.start(broker.free_port(), root / "broker")
     try:
@@ -273,7 +276,7 @@ def main() -> int:
         full_s = full["seconds"]
         results = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "commit": commit(),
+            "commit": code,
             "hardware": {**machine(), "spark": "4.0.1", "delta": "4.0.1"},
             "master": MASTER,
             "cores_used": cores,
