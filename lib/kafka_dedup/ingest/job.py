@@ -6,6 +6,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
@@ -16,7 +17,7 @@ from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
 from kafka_dedup.ingest import offsets, streams
 from kafka_dedup.ingest.batches import BatchLedger
-from kafka_dedup.ingest.progress import IngestTotals, ProgressReporter
+from kafka_dedup.ingest.progress import RAN_PHASE, IngestTotals, ProgressReporter
 from kafka_dedup.kafka import admin
 from kafka_dedup.warehouse import Warehouse
 
@@ -75,13 +76,18 @@ class StateReporter:
         self.last: dict[str, int] = {}
 
     def poll(self, name: str, query: StreamingQuery) -> None:
-        progress = query.lastProgress
-        if progress is None or not progress.stateOperators:
-            return
-        batch = int(progress.batchId)
-        if self.last.get(name) == batch:
-            return
-        self.last[name] = batch
+        for progress in query.recentProgress:
+            # an idle event repeats the last figures under the id of the batch to come
+            if not progress.stateOperators or RAN_PHASE not in (progress.durationMs or {}):
+                continue
+            batch = int(progress.batchId)
+            if batch <= self.last.get(name, -1):
+                continue
+            self.last[name] = batch
+            self._log(name, batch, progress)
+
+    @staticmethod
+    def _log(name: str, batch: int, progress: Any) -> None:
         for operator in progress.stateOperators:
             metrics = dict(operator.customMetrics or {})
             logger.debug(
@@ -116,6 +122,7 @@ def _drive(
                 query.stop()
             for name, query in queries.items():
                 reporter.poll(name, query)
+                state.poll(name, query)
             return True
         for name, query in queries.items():
             try:
@@ -127,6 +134,7 @@ def _drive(
         reporter.flush(lake)
     for name, query in queries.items():
         reporter.poll(name, query)
+        state.poll(name, query)
         failure = query.exception()
         if failure is not None:
             raise _explain(failure) from None
