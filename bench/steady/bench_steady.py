@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from confluent_kafka import Producer
 
@@ -274,8 +275,9 @@ def latencies(events: Path, since_ms: int) -> tuple[list[int], list[tuple[int, i
             if not add.get("dataChange", True):
                 continue  # compaction: the rows were visible before
             column = pq.read_table(events / add["path"], columns=["kafka_timestamp"]).column(0)
-            for stamp in column.cast("int64").to_pylist():
-                sent_ms = stamp // 1000  # microseconds
+            # Spark may write INT96 (read as nanoseconds) or microseconds: milliseconds here
+            millis = column.cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+            for sent_ms in millis.to_pylist():
                 if sent_ms >= since_ms:
                     values.append(committed - sent_ms)
                     timeline.append((sent_ms, committed - sent_ms))
@@ -534,6 +536,10 @@ def analyze(root: Path, raw: dict[str, Any], out: Path) -> None:
         if s.get("state_query") == "events"
     ]
     events_rows = rows_in(warehouse / "events")
+    # the dedup state as persisted (RocksDB changelogs and snapshots): with changelog
+    # checkpointing the SST metric stays 0 until RocksDB flushes
+    state_dir = root / "checkpoints" / "events" / "state"
+    state_bytes = sum(p.stat().st_size for p in state_dir.rglob("*") if p.is_file())
     last_state = state_over_time[-1] if state_over_time else {"sst_mb": 0, "memory_mb": 0}
     per_minute: dict[int, list[int]] = {}
     for sent_ms, latency in timeline:
@@ -579,6 +585,10 @@ def analyze(root: Path, raw: dict[str, Any], out: Path) -> None:
         "state_store_last": last_state,
         "state_keys": events_rows,  # every event is within the 1-hour watermark
         "state_sst_mb_per_million_keys": round(last_state["sst_mb"] / max(events_rows, 1) * 1e6, 1),
+        "state_checkpoint_mb": round(state_bytes / 2**20, 1),
+        "state_checkpoint_mb_per_million_keys": round(
+            state_bytes / 2**20 / max(events_rows, 1) * 1e6, 1
+        ),
         "file_counts_start": raw["file_counts_start"],
         "file_counts_end": raw["file_counts_end"],
         "target_p95_s": settings["target_p95_s"],
@@ -600,6 +610,7 @@ def write_results(results: dict[str, Any], out: Path) -> None:
     )
     rss = [s["jvm_rss_mb"] for s in results["memory_samples"]] or [0]
     state_mem = [s["memory_mb"] for s in results["state_store"]] or [0]
+    pinned = [s["pinned_mb"] for s in results["state_store"]] or [0]
     loads = [s["load_1m"] for s in results["memory_samples"]] or [0]
     verdict = "met" if results["target_p95_met"] else "not met"
     lines = [
@@ -638,6 +649,12 @@ def write_results(results: dict[str, Any], out: Path) -> None:
         f"| state on disk (SST) at the end, {results['state_keys']} keys | "
         f"{results['state_store_last']['sst_mb']} MB |",
         f"| state on disk per million keys | {results['state_sst_mb_per_million_keys']} MB |",
+        f"| state checkpoint (changelogs, snapshots) at the end | "
+        f"{results['state_checkpoint_mb']} MB, "
+        f"{results['state_checkpoint_mb_per_million_keys']} MB per million keys |",
+        f"| RocksDB pinned blocks min / max / last | {min(pinned)} / {max(pinned)} / "
+        f"{pinned[-1]} MB |",
+        f"| state store lines (events batches that ran) | {len(results['state_store'])} |",
         "",
         "Latency by minute of sending, and the ingest JVM's largest RSS that minute:",
         "",
