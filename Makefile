@@ -20,7 +20,7 @@ BROKER_DIR ?= data/broker
 CLUSTER_PORT ?= 7077
 CLUSTER_DIR ?= data/cluster
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-reconcile bench-forensics chaos postgres-bin cluster-up cluster-down cluster-test bench-mapping
+.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-steady bench-mapping bench-reconcile bench-forensics chaos postgres-bin cluster-up cluster-down cluster-test
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -46,11 +46,15 @@ $(JARS_STAMP): infra/jvm/pom.xml infra/jvm/settings.xml
 demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstream, reconcile
 	$(BIN)/python -m kafka_dedup.demo
 
-bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline, MERGE vs table size
+bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline (same-run ratio)
 	$(BIN)/python bench/ingest/bench_ingest.py
 
 bench-mapping: setup ## benchmark: the deliveries write of an envelope topic vs mapped topics
 	$(BIN)/python bench/ingest/bench_mapping.py
+
+STEADY_DURATION ?= 10 minutes
+bench-steady: setup ## benchmark: 5,000 records/s into interval-trigger ingest, latency and memory
+	$(BIN)/python bench/steady/bench_steady.py --duration '$(STEADY_DURATION)'
 
 bench-reconcile: setup ## benchmark: reconcile 10M events vs 10M side effects (Spark vs DuckDB)
 	$(BIN)/python bench/reconcile/bench_reconcile.py

@@ -25,6 +25,10 @@ EXPECTED_JVM_WARNINGS = (
 VERBOSE_LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO")
 S3_JAR_PREFIXES = ("hadoop-aws-", "bundle-")  # S3A and the AWS SDK bundle it needs
 GATEWAY_ENV = "PYSPARK_GATEWAY_PORT"  # set by spark-submit for its Python driver
+# Every RocksDB state store instance of an executor shares one block cache and one write
+# buffer budget of this size, so state memory is bounded whatever the number of keys and
+# shuffle partitions (its default is unbounded: each instance sizes its own caches).
+ROCKSDB_MAX_MEMORY_MB = "256"
 LOCAL_DRIVER_MEMORY = "4g"  # local[*]: driver and executors share this heap
 
 
@@ -98,6 +102,8 @@ def session_conf(config: Config, master: str | None = None) -> dict[str, str]:
         # Counting the state's rows costs a RocksDB read per write (about 5% of the events
         # query); the project does not use that count (numRowsTotal reads 0 instead).
         "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
+        "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "true",
+        "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB": ROCKSDB_MAX_MEMORY_MB,
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": absolute(config.storage.warehouse),

@@ -6,18 +6,22 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from kafka_dedup import log
 from kafka_dedup.config import Config
 from kafka_dedup.errors import UserError
 from kafka_dedup.ingest import offsets, streams
 from kafka_dedup.ingest.batches import BatchLedger
-from kafka_dedup.ingest.progress import IngestTotals, ProgressReporter
+from kafka_dedup.ingest.progress import RAN_PHASE, IngestTotals, ProgressReporter
 from kafka_dedup.kafka import admin
 from kafka_dedup.warehouse import Warehouse
+
+logger = log.get(__name__)
 
 POLL_S = 1
 GRACEFUL_STOP_S = 300.0
@@ -64,6 +68,43 @@ def _explain(exc: StreamingQueryException) -> Exception:
     return exc
 
 
+class StateReporter:
+    """One debug line (with fields, for --log-json) per new batch of a stateful query: the
+    state store's memory and size, for watching them over a long run."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] = {}
+
+    def poll(self, name: str, query: StreamingQuery) -> None:
+        for progress in query.recentProgress:
+            # an idle event repeats the last figures under the id of the batch to come
+            if not progress.stateOperators or RAN_PHASE not in (progress.durationMs or {}):
+                continue
+            batch = int(progress.batchId)
+            if batch <= self.last.get(name, -1):
+                continue
+            self.last[name] = batch
+            self._log(name, batch, progress)
+
+    @staticmethod
+    def _log(name: str, batch: int, progress: Any) -> None:
+        for operator in progress.stateOperators:
+            metrics = dict(operator.customMetrics or {})
+            logger.debug(
+                f"[{name:>10}] batch {batch}: state store memory "
+                f"{int(operator.memoryUsedBytes or 0)} bytes, "
+                f"{int(metrics.get('rocksdbSstFileSize', 0))} bytes on disk",
+                extra={
+                    "state_query": name,
+                    "state_batch": batch,
+                    "state_operator": operator.operatorName,
+                    "state_memory_bytes": int(operator.memoryUsedBytes or 0),
+                    "state_rows": int(operator.numRowsTotal or 0),
+                    "state_metrics": metrics,
+                },
+            )
+
+
 def _drive(
     queries: dict[str, StreamingQuery],
     reporter: ProgressReporter,
@@ -73,6 +114,7 @@ def _drive(
     """Poll progress until the queries end or stop is set; True when stopped by the signal.
     Each completed batch's figures are appended to ingest_batches at once, so a killed
     process loses at most the batches of its last poll (about a second)."""
+    state = StateReporter()
     while any(query.isActive for query in queries.values()):
         if stop.is_set():
             for query in queries.values():
@@ -80,6 +122,7 @@ def _drive(
                 query.stop()
             for name, query in queries.items():
                 reporter.poll(name, query)
+                state.poll(name, query)
             return True
         for name, query in queries.items():
             try:
@@ -87,9 +130,11 @@ def _drive(
             except StreamingQueryException as exc:
                 raise _explain(exc) from None
             reporter.poll(name, query)
+            state.poll(name, query)
         reporter.flush(lake)
     for name, query in queries.items():
         reporter.poll(name, query)
+        state.poll(name, query)
         failure = query.exception()
         if failure is not None:
             raise _explain(failure) from None
