@@ -21,6 +21,7 @@ import pyspark
 
 from kafka_dedup.errors import UserError
 from kafka_dedup.kafka.kraft import HOST, free_port, port_free
+from kafka_dedup.processes import pid_alive
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -61,16 +62,6 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_state(data_dir: Path) -> ClusterState | None:
     """The recorded cluster, or None when none was started from data_dir."""
     try:
@@ -91,7 +82,7 @@ def _master_json(web_ui: str, timeout_s: float = 2.0) -> dict | None:
 def status(data_dir: Path) -> ClusterStatus:
     """What the master reports: workers alive and their cores."""
     state = read_state(data_dir)
-    if state is None or not _alive(state.master_pid):
+    if state is None or not pid_alive(state.master_pid):
         return ClusterStatus(None, 0, 0)
     answer = _master_json(state.web_ui) or {}
     workers = [w for w in answer.get("workers", []) if w.get("state") == "ALIVE"]
@@ -170,7 +161,7 @@ def start(
     while time.monotonic() < deadline:
         if status(data_dir).running:
             return state
-        dead = [pid for pid in (master_pid, *pids) if not _alive(pid)]
+        dead = [pid for pid in (master_pid, *pids) if not pid_alive(pid)]
         if dead:
             break
         time.sleep(0.5)
@@ -197,10 +188,10 @@ def _terminate(pid: int, timeout_s: float) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)  # spark-class's shell and its JVM
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         _reap(pid)
         time.sleep(0.2)
-    if _alive(pid):
+    if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         _reap(pid)

@@ -46,6 +46,14 @@ def unknown_key(known: Iterable[str], raw: Mapping[str, Any]) -> str | None:
     return unknown[0] if unknown else None
 
 
+def reject_unknown_keys(known: list[str], data: Any) -> Any:
+    """data itself, when it is not a table or holds only known keys; else the one-line verdict."""
+    unknown = unknown_key(known, data) if isinstance(data, Mapping) else None
+    if unknown is not None:
+        raise InvalidValueError(f"unknown key {unknown!r}; known keys: {', '.join(sorted(known))}")
+    return data
+
+
 def one_line(exc: ValidationError, section: str, raw: Any) -> ConfigError:
     """The first of pydantic's errors as '<section>.<key> = <value>: <fix>'."""
     error = exc.errors()[0]

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, ConfigDict, model_validator
 from pydantic.dataclasses import dataclass
 
-from kafka_dedup.config.errors import InvalidValueError, unknown_key
+from kafka_dedup.config.errors import InvalidValueError, reject_unknown_keys
 
 KAFKA = "kafka"
 HEADER_PREFIX = "header:"
@@ -125,13 +124,7 @@ class TopicMapping:
     @model_validator(mode="before")
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
-        keys = [f.name for f in dataclasses.fields(cls)]
-        unknown = unknown_key(keys, data) if isinstance(data, Mapping) else None
-        if unknown is not None:
-            raise InvalidValueError(
-                f"unknown key {unknown!r}; known keys: {', '.join(sorted(keys))}"
-            )
-        return data
+        return reject_unknown_keys([f.name for f in dataclasses.fields(cls)], data)
 
     @model_validator(mode="after")
     def _consistent(self) -> TopicMapping:

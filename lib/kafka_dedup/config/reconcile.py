@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Strict, model_
 from pydantic.dataclasses import dataclass
 
 from kafka_dedup.config.durations import describe, parse_duration
-from kafka_dedup.config.errors import ConfigError, InvalidValueError, unknown_key
+from kafka_dedup.config.errors import ConfigError, InvalidValueError, reject_unknown_keys
 from kafka_dedup.config.sections import Table, Whole, at_least, check
 from kafka_dedup.domain import DEFAULT_THRESHOLDS
 
@@ -90,13 +90,7 @@ class Source:
     @model_validator(mode="before")
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
-        keys = [f.name for f in dataclasses.fields(cls)]
-        unknown = unknown_key(keys, data) if isinstance(data, Mapping) else None
-        if unknown is not None:
-            raise InvalidValueError(
-                f"unknown key {unknown!r}; known keys: {', '.join(sorted(keys))}"
-            )
-        return data
+        return reject_unknown_keys([f.name for f in dataclasses.fields(cls)], data)
 
     @model_validator(mode="after")
     def _location(self) -> Source:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from kafka_dedup.config import Config, duration_seconds
 from kafka_dedup.errors import UserError
+from kafka_dedup.processes import pid_alive
 
 EXIT_LOCKED = 4  # another run holds the checkpoints: distinct from errors (1, 2) and findings (3)
 RETRY_S = 1.0
@@ -54,7 +55,7 @@ class Holder:
         """False once the lease expired, or when its process is known dead on this host."""
         if self.expires <= now:
             return False
-        return self.host != socket.gethostname() or _pid_alive(self.pid)
+        return self.host != socket.gethostname() or pid_alive(self.pid)
 
     def describe(self) -> str:
         return (
@@ -86,16 +87,6 @@ class LockHeldError(UserError):
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def store_for(config: Config) -> LeaseStore:
