@@ -14,7 +14,7 @@ TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 AWS_TEMPLATES := infra/aws/kafka-dedup.yaml
-MVN := mvn -B -q -s infra/jvm/settings.xml -f infra/jvm/pom.xml
+MVN := mvn -B -q -Dstyle.color=never -s infra/jvm/settings.xml -f infra/jvm/pom.xml
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
 CLUSTER_PORT ?= 7077

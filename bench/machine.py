@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 
 def machine() -> dict[str, Any]:
-    """CPU model, cores, memory and Python of this machine."""
+    """CPU model, cores, memory, load average, Python, Spark and Delta of this machine."""
     cpu = "unknown"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -21,7 +22,10 @@ def machine() -> dict[str, Any]:
         "cpu": cpu,
         "cores": os.cpu_count() or 0,
         "memory_gib": memory_gib,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
+        "spark": metadata.version("pyspark"),
+        "delta": metadata.version("delta-spark"),
     }
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -242,7 +241,7 @@ def main() -> None:
         spark.stop()
         print(f"generated {warehouse} in {time.monotonic() - started:.0f} s", flush=True)
     results: dict[str, object] = {
-        "hardware": {**machine(), "load_average": [round(x, 2) for x in os.getloadavg()]}
+        "hardware": machine()
     }
     results.update(measure(warehouse, args.runs))
     write_results(results, warehouse)

@@ -277,7 +277,7 @@ def main() -> int:
         results = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "commit": code,
-            "hardware": {**machine(), "spark": "4.0.1", "delta": "4.0.1"},
+            "hardware": machine(),
             "master": MASTER,
             "cores_used": cores,
             "load_average_start": load_start,

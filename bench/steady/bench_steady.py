@@ -548,7 +548,7 @@ def analyze(root: Path, raw: dict[str, Any], out: Path) -> None:
     results = {
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "commit": raw["commit"],
-        "hardware": {**machine(), "spark": "4.0.1", "delta": "4.0.1"},
+        "hardware": machine(),
         "load_average_start": raw["load_average_start"],
         "load_average_end": raw["load_average_end"],
         "settings": settings,

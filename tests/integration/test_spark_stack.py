@@ -94,7 +94,7 @@ def test_session_conf_wires_delta_rocksdb_and_jars(base_config: Config) -> None:
     # a cluster's executors fetch the jars from the driver: its paths do not exist there
     assert "spark.driver.extraClassPath" not in conf
     jar_names = sorted(Path(j).name for j in conf["spark.jars"].split(","))
-    assert "delta-spark_2.13-4.0.1.jar" in jar_names
-    assert "spark-sql-kafka-0-10_2.13-4.0.1.jar" in jar_names
+    assert "delta-spark_2.13-4.0.0.jar" in jar_names
+    assert "spark-sql-kafka-0-10_2.13-4.0.2.jar" in jar_names
     # the S3A jars (about 530 MB) travel only when the config names an S3 location
     assert "hadoop-aws-3.4.1.jar" not in jar_names

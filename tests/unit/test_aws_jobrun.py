@@ -36,7 +36,7 @@ BUNDLE = Bundle(
             ("entry:ingest", "jobs/3333/ingest.py"),
             ("entry:reconcile", "jobs/4444/reconcile.py"),
             ("entry:nightly_reconcile", "jobs/5555/nightly_reconcile.py"),
-            ("jar", "jars/6666/spark-sql-kafka-0-10_2.13-4.0.1.jar"),
+            ("jar", "jars/6666/spark-sql-kafka-0-10_2.13-4.0.2.jar"),
             ("jar", "jars/7777/kafka-clients-3.9.1.jar"),
         ]
     )

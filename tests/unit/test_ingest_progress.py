@@ -13,7 +13,7 @@ from kafka_dedup.ingest.progress import ProgressReporter
 
 def progress(batch_id: int, rows: int, ran: bool = True) -> SimpleNamespace:
     """A StreamingQueryProgress as pyspark exposes it (the fields the reporter reads); the
-    phases are those Spark 4.0.1 reports for a batch that ran and for an idle event."""
+    phases are those Spark 4.0 reports for a batch that ran and for an idle event."""
     phases = ["addBatch", "latestOffset", "triggerExecution"] if ran else ["latestOffset"]
     return SimpleNamespace(
         batchId=batch_id,

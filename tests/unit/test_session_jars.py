@@ -10,7 +10,7 @@ from pyspark import SparkContext
 from kafka_dedup import config as config_mod
 from kafka_dedup import session as session_mod
 
-JARS = ("bundle-2.24.6.jar", "delta-spark_2.13-4.0.1.jar", "hadoop-aws-3.4.1.jar")
+JARS = ("bundle-2.24.6.jar", "delta-spark_2.13-4.0.0.jar", "hadoop-aws-3.4.1.jar")
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_local_mode_puts_the_jars_on_the_driver_class_path_without_copying(jars_
 def test_a_cluster_gets_spark_jars_and_the_s3a_jars_only_when_s3_is_used(jars_dir: Path) -> None:
     master = "spark://127.0.0.1:7077"
     local_tables = session_mod.jars_conf(config(jars_dir), master)
-    assert local_tables == {"spark.jars": str(jars_dir / "delta-spark_2.13-4.0.1.jar")}
+    assert local_tables == {"spark.jars": str(jars_dir / "delta-spark_2.13-4.0.0.jar")}
     on_s3 = session_mod.jars_conf(config(jars_dir, warehouse="s3a://lake/warehouse"), master)
     assert on_s3 == {"spark.jars": ",".join(str(jars_dir / j) for j in JARS)}
 
