@@ -2,7 +2,8 @@
 
 Shared by the streaming ingest and the nightly reconcile (which repairs UNMERGED events).
 Idempotent by themselves: a replayed batch finds its rows in events, and entity_state only
-moves to strictly newer versions.
+moves to strictly newer versions. That is also why a MERGE that loses a commit race with
+another writer of the table (ingest beside the nightly reconcile) is simply run again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from kafka_dedup import domain, tables
+from kafka_dedup import conflicts, domain, tables
 
 MIN_LONG = -(2**63)
 
@@ -104,10 +105,14 @@ def merge_events(events: DeltaTable, events_df: DataFrame, event_dates: list[dat
         f"t.event_date IN ({dates}) AND t.event_date = s.event_date "
         "AND t.key = s.key AND t.event_id = s.event_id"
     )
-    metrics_df = (
-        events.alias("t").merge(events_df.alias("s"), on).whenNotMatchedInsertAll().execute()
-    )
-    return _affected(metrics_df, "num_inserted_rows")
+
+    def merge() -> int:
+        metrics_df = (
+            events.alias("t").merge(events_df.alias("s"), on).whenNotMatchedInsertAll().execute()
+        )
+        return _affected(metrics_df, "num_inserted_rows")
+
+    return conflicts.retrying(merge, f"MERGE into {tables.EVENTS}")
 
 
 def filter_newer(latest_df: DataFrame, state_df: DataFrame) -> DataFrame:
@@ -127,17 +132,21 @@ def filter_newer(latest_df: DataFrame, state_df: DataFrame) -> DataFrame:
 
 def merge_entity_state(state: DeltaTable, latest_df: DataFrame) -> int:
     """Move each key to a strictly newer version; never back, and a replay commits nothing."""
-    newer_df = filter_newer(latest_df, state.toDF()).localCheckpoint(eager=True)
-    if newer_df.isEmpty():
-        return 0
-    metrics_df = (
-        state.alias("t")
-        .merge(newer_df.alias("s"), "t.key = s.key")
-        .whenMatchedUpdateAll(condition=is_newer_version())
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    return _affected(metrics_df, "num_affected_rows")
+
+    def merge() -> int:
+        newer_df = filter_newer(latest_df, state.toDF()).localCheckpoint(eager=True)
+        if newer_df.isEmpty():
+            return 0
+        metrics_df = (
+            state.alias("t")
+            .merge(newer_df.alias("s"), "t.key = s.key")
+            .whenMatchedUpdateAll(condition=is_newer_version())
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+        return _affected(metrics_df, "num_affected_rows")
+
+    return conflicts.retrying(merge, f"MERGE into {tables.ENTITY_STATE}")
 
 
 def filter_valid(deliveries_df: DataFrame) -> DataFrame:

@@ -228,5 +228,6 @@ def test_emr_job_runs_on_a_standalone_cluster(
     apps = finished_apps(spark_cluster)
     assert len(apps) == apps_before + 3
     assert {app["name"] for app in apps} == {"kafka-dedup"}
-    for run in (main, late, nightly):
-        print(f"rehearsal job run: exit {run.exit_code}, {run.seconds:.1f} s")
+    for name, run in (("ingest", main), ("ingest --trigger", late), ("reconcile", nightly)):
+        print(f"\nrehearsal job run {name}: exit {run.exit_code}, {run.seconds:.1f} s")
+        print("\n".join(run.stdout.rstrip().splitlines()[-12:]))

@@ -1,5 +1,5 @@
-"""How the DuckDB engine reads Delta: Parquet files directly when it can, else deltalake, else a
-clear error (deletion vectors), while Spark reads everything."""
+"""How the DuckDB engine reads Delta: Parquet files directly, leaving out the rows deletion
+vectors remove, else deltalake; the answers equal Spark's."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pyspark.sql import SparkSession
 from kafka_dedup import tables
 from kafka_dedup.config import Config
 from kafka_dedup.forensics import engines, trace
-from kafka_dedup.forensics.engine import EngineError
+from kafka_dedup.forensics.history import AsOf
 from kafka_dedup.forensics.output import Result
-from kafka_dedup.forensics.parquet_source import parquet_sql
+from kafka_dedup.forensics.parquet_source import parquet_source
 from tests.integration.forensics_fixtures import ROUND_1, handmade_warehouse, table_path
 
 WRITTEN = (
@@ -35,43 +35,59 @@ def test_direct_parquet_read_equals_the_deltalake_reader(
 ) -> None:
     path = table_path(handmade_warehouse(spark, tmp_path_factory), name)
     table = DeltaTable(path)
-    sql = parquet_sql(table)
-    assert sql is not None
+    source = parquet_source(table, "deleted_rows")
+    assert source is not None
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    direct = Result(con.sql(sql).to_arrow_table())
-    reader = Result(table.to_pyarrow_dataset().to_table())
+    if source.deleted is not None:
+        con.register("deleted_rows", source.deleted)
+    direct = Result(con.sql(source.sql).to_arrow_table())
+    reader = Result(table.scan().read_all())
     # same columns in the same (schema) order, partition columns included, same rows
     assert direct.columns == reader.columns == [f.name for f in table.schema().fields]
     assert sorted(direct.rows(), key=repr) == sorted(reader.rows(), key=repr)
     assert direct.table.num_rows > 0
     # a past version lists that version's files
     first = DeltaTable(path, version=0)
-    assert con.sql(parquet_sql(first) or "").to_arrow_table().num_rows == first.count()
+    first_source = parquet_source(first, "deleted_rows")
+    assert first_source is not None
+    assert con.sql(first_source.sql).to_arrow_table().num_rows == first.count()
 
 
-def test_deletion_vectors_need_the_spark_engine(
+def test_deletion_vectors_are_applied_by_the_duckdb_engine(
     spark: SparkSession, base_config: Config, tmp_path: Path
 ) -> None:
     path = table_path(tmp_path, tables.DELIVERIES)
-    spark.createDataFrame(ROUND_1, tables.DELIVERIES_SCHEMA).write.format("delta").save(path)
+    # one file, so that the DELETE and the UPDATE leave deletion vectors rather than drop it
+    spark.createDataFrame(ROUND_1, tables.DELIVERIES_SCHEMA).coalesce(1).write.format("delta").save(
+        path
+    )
     spark.sql(
         f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = true)"
     )
     spark.sql(f"DELETE FROM delta.`{path}` WHERE `offset` = 1")
+    spark.sql(f"UPDATE delta.`{path}` SET key = 'moved' WHERE `offset` = 2")
+    version_before_update = DeltaTable(path).version() - 1
     config = dataclasses.replace(
         base_config,
         storage=dataclasses.replace(base_config.storage, warehouse=str(tmp_path), database="fx_dv"),
     )
-    assert parquet_sql(DeltaTable(path)) is None
-    with pytest.raises(EngineError) as caught:
-        engines.open_engine(config, "duckdb")
-    message = str(caught.value)
-    assert message.startswith("the duckdb engine cannot read table deliveries: ")
-    assert "deletionVectors" in message and message.endswith("; use --engine spark")
-    with engines.open_engine(config, "spark", spark=spark) as engine:
-        result = engine.run("SELECT `offset` FROM deliveries ORDER BY `offset`")
-    assert result.rows() == [(0,), (2,)]
+    source = parquet_source(DeltaTable(path), "deleted")
+    assert source is not None and source.deleted is not None
+    assert source.deleted.num_rows == 2  # the deleted row, and the updated row's old copy
+    query = "SELECT `offset`, key FROM deliveries ORDER BY `offset`"
+    answers = {}
+    for name in ("duckdb", "spark"):
+        with engines.open_engine(config, name, spark=spark) as engine:
+            answers[name] = engine.run(query).rows()
+    assert answers["duckdb"] == answers["spark"]
+    assert [row[0] for row in answers["duckdb"]] == [0, 2]
+    assert answers["duckdb"][1][1] == "moved"
+    # and a version before the UPDATE, through the same deletion-vector path
+    as_of = AsOf(version=version_before_update, table=tables.DELIVERIES)
+    with engines.open_engine(config, "duckdb", as_of=as_of) as engine:
+        assert [row[0] for row in engine.run(query).rows()] == [0, 2]
+        assert engine.run(query).rows()[1][1] != "moved"
 
 
 def test_trace_shows_reconciliation_findings_once_the_table_exists(

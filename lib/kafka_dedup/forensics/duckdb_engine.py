@@ -23,7 +23,7 @@ from kafka_dedup.forensics.engine import (
     state_versions_schema,
 )
 from kafka_dedup.forensics.history import AsOf, Commit
-from kafka_dedup.forensics.parquet_source import parquet_sql
+from kafka_dedup.forensics.parquet_source import parquet_source, quote_identifier
 from kafka_dedup.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -117,10 +117,13 @@ class DuckDBEngine(Engine):
 
     def _register(self, name: str, version: int | None, empty: bool) -> None:
         table = DeltaTable(self.warehouse.location(name), version=version)
-        sql = None if empty else parquet_sql(table)
-        if sql is not None:
+        deleted_name = f"_deleted_rows_{name}"
+        source = None if empty else parquet_source(table, deleted_name)
+        if source is not None:
+            if source.deleted is not None:
+                self.con.register(deleted_name, source.deleted)
             try:
-                self.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {sql}")
+                self.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS {source.sql}")
                 self._alias(name)
                 return
             except duckdb.BinderException as exc:
@@ -131,10 +134,24 @@ class DuckDBEngine(Engine):
         self._publish(name, dataset.schema.empty_table() if empty else dataset)
 
     @staticmethod
-    def _dataset(name: str, table: DeltaTable) -> ds.Dataset:
+    def _dataset(name: str, table: DeltaTable, keys: list[str] | None = None) -> ds.Dataset:
+        """The version's rows (only those of `keys` when given) as a pyarrow dataset."""
         try:
-            return table.to_pyarrow_dataset()
-        except DeltaProtocolError as exc:  # e.g. deletion vectors: Spark reads them
+            dataset = table.to_pyarrow_dataset()
+            if keys is None:
+                return dataset
+            import pyarrow.compute as pc
+
+            return ds.dataset(dataset.to_table(filter=pc.field("key").isin(keys)))
+        except DeltaProtocolError:
+            pass  # e.g. deletion vectors: deltalake's own engine applies them
+        try:
+            predicate = None
+            if keys is not None:
+                listed = ", ".join("'" + k.replace("'", "''") + "'" for k in keys) or "NULL"
+                predicate = f"{quote_identifier('key')} IN ({listed})"
+            return ds.dataset(table.scan(predicate=predicate).read_all())
+        except Exception as exc:
             raise EngineError(
                 f"the duckdb engine cannot read table {name}: {first_line(exc)}; use --engine spark"
             ) from None
@@ -143,7 +160,6 @@ class DuckDBEngine(Engine):
         self._publish(name, pa.schema([arrow_field(f) for f in schema.fields]).empty_table())
 
     def _register_state_versions(self, commits: list[Commit], keys: list[str]) -> None:
-        import pyarrow.compute as pc  # only trace needs it: kept off the cold start of the rest
 
         parts = []
         path = self.warehouse.location(tables.ENTITY_STATE)
@@ -151,8 +167,7 @@ class DuckDBEngine(Engine):
         for commit in commits:
             assert table is not None
             table.load_as_version(commit.version)
-            dataset = self._dataset(tables.ENTITY_STATE, table)
-            rows = dataset.to_table(filter=pc.field("key").isin(keys))
+            rows = self._dataset(tables.ENTITY_STATE, table, keys).to_table()
             n = rows.num_rows
             meta = [
                 pa.array([commit.version] * n, pa.int64()),
