@@ -20,7 +20,7 @@ BROKER_DIR ?= data/broker
 CLUSTER_PORT ?= 7077
 CLUSTER_DIR ?= data/cluster
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-steady bench-mapping bench-reconcile bench-forensics chaos postgres-bin cluster-up cluster-down cluster-test
+.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-merge bench-steady bench-mapping bench-reconcile bench-forensics chaos postgres-bin cluster-up cluster-down cluster-test
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -48,6 +48,9 @@ demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstre
 
 bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline (same-run ratio)
 	$(BIN)/python bench/ingest/bench_ingest.py
+
+bench-merge: setup ## benchmark: MERGE cost per batch against 1M and 10M-row tables (deletion vectors vs rewrite)
+	$(BIN)/python bench/merge/bench_merge_growth.py
 
 bench-mapping: setup ## benchmark: the deliveries write of an envelope topic vs mapped topics
 	$(BIN)/python bench/ingest/bench_mapping.py
