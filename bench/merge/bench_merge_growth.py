@@ -83,7 +83,7 @@ def event_rows(spark: SparkSession, ids: DataFrame, key_space: int, today: date,
         "partition": (F.col("id") % 6).cast("int"),
         "offset": F.col("id"),
         "kafka_timestamp": at,
-        "merged_at": F.current_timestamp(),
+        "ingested_at": F.current_timestamp(),
         "merged_by": F.lit("bench"),
     }
     columns = [values[f.name].cast(f.dataType).alias(f.name) for f in tables.EVENTS_SCHEMA]
@@ -154,7 +154,7 @@ def main() -> int:
     try:
         for variant in variants:
             for rows in sizes:
-                lake = Warehouse(str(work / f"{variant}-{rows}"), f"bench_{variant}", spark)
+                lake = Warehouse(str(work / f"{variant}-{rows}"), f"bench_{variant}_{rows}", spark)
                 lake.ensure(tables.EVENTS, tables.ENTITY_STATE)
                 pairs = ", ".join(f"'{k}' = '{v}'" for k, v in VARIANTS[variant].items())
                 spark.sql(
