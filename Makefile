@@ -15,12 +15,18 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 AWS_TEMPLATES := infra/aws/kafka-dedup.yaml
 MVN := mvn -B -q -Dstyle.color=never -s infra/jvm/settings.xml -f infra/jvm/pom.xml
+REGISTRY_DIR := build/registry
+REGISTRY_APP := $(REGISTRY_DIR)/quarkus-app/quarkus-run.jar
+# Apicurio's own application.properties asks for a legacy jar in its prod profile, which only a
+# property of that same profile overrides (and an XML element cannot be named %prod...).
+MVN_REGISTRY := mvn -B -q -Dstyle.color=never -s infra/registry/settings.xml -f infra/registry/pom.xml \
+	'-D%prod.quarkus.package.type=fast-jar'
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
 CLUSTER_PORT ?= 7077
 CLUSTER_DIR ?= data/cluster
 
-.PHONY: help setup jars test lint format demo broker-up broker-down clean aws-package bench-ingest bench-merge bench-steady bench-mapping bench-reconcile bench-forensics chaos postgres-bin cluster-up cluster-down cluster-test
+.PHONY: help setup jars registry test lint format demo broker-up broker-down clean aws-package bench-ingest bench-merge bench-steady bench-mapping bench-reconcile bench-forensics chaos postgres-bin cluster-up cluster-down cluster-test
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -42,6 +48,13 @@ $(JARS_STAMP): infra/jvm/pom.xml infra/jvm/settings.xml
 	$(MVN) -P spark package
 	$(MVN) -P broker package
 	@touch $@
+
+registry: $(REGISTRY_APP) ## build the local schema registry (Apicurio, Confluent-compatible API) through Maven
+
+$(REGISTRY_APP): infra/registry/pom.xml infra/registry/settings.xml
+	@command -v mvn >/dev/null || { echo "mvn not found: install Maven (apt-get install maven)"; exit 1; }
+	rm -rf $(REGISTRY_DIR)
+	$(MVN_REGISTRY) package
 
 demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstream, reconcile
 	$(BIN)/python -m kafka_dedup.demo
@@ -73,7 +86,7 @@ postgres-bin: ## install PostgreSQL server binaries (Debian package) when they a
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
 
-test: setup postgres-bin ## run the whole test suite (starts its own broker and Spark)
+test: setup postgres-bin registry ## run the whole test suite (starts its own broker, registry and Spark)
 	$(BIN)/python -m pytest
 
 lint: setup $(TOOLS_STAMP) ## ruff, mypy on lib/, cfn-lint and checkov on infra/aws
