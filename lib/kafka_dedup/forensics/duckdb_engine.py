@@ -136,6 +136,8 @@ class DuckDBEngine(Engine):
     @staticmethod
     def _dataset(name: str, table: DeltaTable, keys: list[str] | None = None) -> ds.Dataset:
         """The version's rows (only those of `keys` when given) as a pyarrow dataset."""
+        import pyarrow.dataset as ds  # kept off the cold start of the queries that need none
+
         try:
             dataset = table.to_pyarrow_dataset()
             if keys is None:
@@ -150,7 +152,7 @@ class DuckDBEngine(Engine):
             if keys is not None:
                 listed = ", ".join("'" + k.replace("'", "''") + "'" for k in keys) or "NULL"
                 predicate = f"{quote_identifier('key')} IN ({listed})"
-            return ds.dataset(table.scan(predicate=predicate).read_all())
+            return ds.dataset(pa.table(table.scan(predicate=predicate)))
         except Exception as exc:
             raise EngineError(
                 f"the duckdb engine cannot read table {name}: {first_line(exc)}; use --engine spark"
