@@ -117,7 +117,10 @@ def _listing_parallelism(spark: SparkSession) -> Iterator[None]:
     try:
         yield
     finally:
-        spark.conf.set(key, before)
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
 
 
 def _vacuum(lake: Warehouse, name: str, hours: float, dry_run: bool) -> int:
