@@ -86,13 +86,14 @@ def _version(lake: Warehouse, name: str) -> int:
 def _compact(lake: Warehouse, name: str, scope: policy.Scope, attempt: int) -> tuple[int, int]:
     """OPTIMIZE (bin-packing) of the scope; (files removed, files added). Its Spark jobs run in
     the job group <JOB_GROUP>-<table>-<attempt> (the Spark UI shows which table and attempt)."""
-    builder = lake.table(name).optimize()
-    if scope.where:
-        builder = builder.where(scope.where)
+    # SQL rather than DeltaTable.optimize(): spark.sql turns Delta's conflict exceptions into
+    # their delta.exceptions classes, a DeltaTable call leaves them a Py4JJavaError
+    where = f" WHERE {scope.where}" if scope.where else ""
+    statement = f"OPTIMIZE delta.`{lake.location(name)}`{where}"
     context = lake.spark.sparkContext
     context.setJobGroup(f"{JOB_GROUP}-{name}-{attempt}", f"kafka-dedup maintain: compact {name}")
     try:
-        metrics = builder.executeCompaction().select("metrics.*").first()
+        metrics = lake.spark.sql(statement).select("metrics.*").first()
     finally:
         context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
         context.setJobDescription(None)  # type: ignore[arg-type]

@@ -17,16 +17,18 @@ from delta.exceptions import (
     MetadataChangedException,
     ProtocolChangedException,
 )
+from py4j.protocol import Py4JJavaError
 
 from kafka_dedup import log
 from kafka_dedup.errors import UserError
 
 EXIT_CONFLICT = 5  # distinct from errors (1, 2), findings (3) and a held lease (4)
-# What a compaction (it commits with dataChange=false, so at snapshot isolation) can lose to:
-# a commit that removed a file it read or rewrote (a MERGE, DELETE, another OPTIMIZE), changed
-# the metadata or protocol (ALTER TABLE, mergeSchema). Appends alone never conflict with it;
-# ConcurrentAppendException and ConcurrentTransactionException are listed for the property
-# and VACUUM commits, which run at the table's own isolation level.
+# Delta's OPTIMIZE commits with dataChange=false (snapshot isolation) and itself re-attempts
+# its commit while every file it compacted is still in the table (after appends, an ALTER
+# TABLE). What reaches us: a concurrent commit removed a compacted file (a MERGE, DELETE or
+# another OPTIMIZE: ConcurrentDeleteReadException, ConcurrentDeleteDeleteException), or a
+# metadata or protocol change it could not absorb. ConcurrentAppendException and
+# ConcurrentTransactionException are listed for the retention-property commit.
 CONFLICTS: tuple[type[Exception], ...] = (
     ConcurrentAppendException,
     ConcurrentDeleteReadException,
@@ -46,9 +48,14 @@ class ConflictError(UserError):
     exit_code = EXIT_CONFLICT
 
 
-def conflict_name(exc: BaseException) -> str:
-    """The Delta exception's class name, as Delta and its documentation call it."""
-    return type(exc).__name__
+def conflict_name(exc: BaseException) -> str | None:
+    """The Delta conflict's class name (as Delta's documentation calls it), None for others."""
+    if isinstance(exc, CONFLICTS):
+        return type(exc).__name__
+    if isinstance(exc, Py4JJavaError):  # a JVM call outside spark.sql: not converted
+        name = str(exc.java_exception.getClass().getSimpleName())
+        return name if name in {kind.__name__ for kind in CONFLICTS} else None
+    return None
 
 
 def with_retries(
@@ -66,19 +73,21 @@ def with_retries(
     while True:
         try:
             return action(attempt)
-        except CONFLICTS as exc:
-            conflicts.append(conflict_name(exc))
+        except Exception as exc:
+            name = conflict_name(exc)
+            if name is None:
+                raise
+            conflicts.append(name)
             if attempt >= max_retries:
                 raise ConflictError(
                     f"{step} of table {table} lost {attempt + 1} time(s) to concurrent commits "
-                    f"(last: {conflict_name(exc)}); run maintain when fewer writers commit to "
-                    f"{table} (not beside a reconcile run) or raise maintain.max_retries"
+                    f"(last: {name}); run maintain when fewer writers commit to {table} (not "
+                    "beside a reconcile run) or raise maintain.max_retries"
                 ) from None
             pause = backoff_s * 2**attempt
             attempt += 1
             logger.warning(
-                f"{step} of {table}: {conflict_name(exc)}, retry {attempt}/{max_retries} "
-                f"in {pause:g} s",
-                extra={"maintain_table": table, "conflict": conflict_name(exc)},
+                f"{step} of {table}: {name}, retry {attempt}/{max_retries} in {pause:g} s",
+                extra={"maintain_table": table, "conflict": name},
             )
             sleep(pause)
