@@ -181,7 +181,7 @@ def maintain_table(
 
     if dry_run:
         if not scope.skip:
-            report.notes.append(f"would compact {_in_scope(lake, name, scope)} files")
+            report.notes.append(f"{_in_scope(lake, name, scope)} files in the compaction scope")
     elif not scope.skip:
         report.files_compacted, report.files_written = retried(
             "compaction", lambda attempt: _compact(lake, name, scope, attempt)
