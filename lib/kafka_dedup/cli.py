@@ -21,11 +21,12 @@ COMMANDS = {
     "downstream": "run the reference payments consumer (naive or idempotent) on a SQL database",
     "sql": "run SQL (read-only by default) over the warehouse tables, on DuckDB or Spark",
     "forensics": "ready duplicate-forensics queries: summary, top-keys, trace, gaps, as-of",
+    "maintain": "compact small files and VACUUM, keeping the time-travel window, beside ingest",
     "aws": "deploy, package, submit and follow the jobs on EMR Serverless",
     "cluster": "start, stop or check a local Spark standalone cluster (master + workers)",
 }
 # commands that start a Spark session: they take --master (spark.master)
-SPARK_COMMANDS = ("ingest", "reconcile", "sql", "forensics")
+SPARK_COMMANDS = ("ingest", "reconcile", "sql", "forensics", "maintain")
 
 
 def _chosen(argv: Sequence[str]) -> str | None:

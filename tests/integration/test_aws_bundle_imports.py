@@ -151,4 +151,4 @@ def test_pip_resolves_a_requirement_with_extras_for_the_runtime(tmp_path: Path) 
     installed = pydeps.installed_in(tmp_path)
     assert f"psycopg=={version}" in installed
     assert any(pin.startswith("psycopg-binary==") for pin in installed)
-    assert bundle_mod.JOBS == ("ingest", "reconcile")
+    assert bundle_mod.JOBS == ("ingest", "reconcile", "maintain")

@@ -66,6 +66,9 @@ def test_deploy_creates_the_stack_then_adds_the_bundles_schedules(
     assert params["ReconcileEntryPoint"] == (
         f"s3://{artifacts}/kafka-dedup/{manifest['entry:nightly_reconcile']}"
     )
+    assert params["MaintainEntryPoint"] == (
+        f"s3://{artifacts}/kafka-dedup/{manifest['entry:maintain']}"
+    )
     # the schedules' runs find every archive and jar they name in the bundle bucket
     named = re.findall(r"s3://[^\s,#]+", params["SparkSubmitParameters"])
     assert f"s3://{artifacts}/kafka-dedup/{manifest['python']}" in named

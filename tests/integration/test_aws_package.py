@@ -82,6 +82,7 @@ def test_package_uploads_once_and_runs_in_a_fresh_virtualenv(
     for role, usage in [
         ("entry:ingest", "kafka-dedup ingest"),
         ("entry:reconcile", "kafka-dedup reconcile"),
+        ("entry:maintain", "kafka-dedup maintain"),
         ("entry:nightly_reconcile", "--scheduled-time"),
     ]:
         entry = unpacked / Path(by_role[role]).name

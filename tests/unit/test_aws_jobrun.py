@@ -36,6 +36,7 @@ BUNDLE = Bundle(
             ("entry:ingest", "jobs/3333/ingest.py"),
             ("entry:reconcile", "jobs/4444/reconcile.py"),
             ("entry:nightly_reconcile", "jobs/5555/nightly_reconcile.py"),
+            ("entry:maintain", "jobs/8888/maintain.py"),
             ("jar", "jars/6666/spark-sql-kafka-0-10_2.13-4.0.2.jar"),
             ("jar", "jars/7777/kafka-clients-3.9.1.jar"),
         ]
@@ -137,6 +138,18 @@ def test_reconcile_request_passes_the_date_and_rejects_a_bad_one() -> None:
         jobrun.start_request("reconcile", make_config(), BUNDLE, TARGET, "25/11/2026")
 
 
+def test_maintain_request_runs_on_the_deployment_tables_and_checkpoints() -> None:
+    request = jobrun.start_request("maintain", make_config(), BUNDLE, TARGET)
+    jobrun.validate(emr_client(), request)
+    assert request["jobDriver"]["sparkSubmit"]["entryPoint"] == bundle_uri("entry:maintain")
+    args = parsed("maintain", request)
+    # the ingest's checkpoints: maintain reads its lease and watermark there
+    assert (args.warehouse, args.checkpoints) == (TARGET.warehouse, TARGET.checkpoints)
+    assert (args.table, args.dry_run) == (None, False)
+    assert request["name"] == "kafka-dedup-maintain"
+    assert request["tags"] == {"project": "kafka-dedup", "job": "maintain"}
+
+
 def test_validate_rejects_what_the_service_model_forbids() -> None:
     request = jobrun.start_request("ingest", make_config(), BUNDLE, TARGET)
     request["jobDriver"]["sparkSubmit"]["entryPointArguments"] = "--trigger available-now"
@@ -160,7 +173,7 @@ def test_job_config_round_trips_and_points_at_the_deployment() -> None:
                                     "path": "s3a://lake/charges/", "event_id_column": "event_id",
                                     "compare": {"payload.amount": "amount"},
                                     "expects_event_types": ["order.paid"]}]},
-         "spark": {"master": "local[3]"}},
+         "spark": {"master": "local[3]"}, "maintain": {"retention": "30 days"}},
         "the test",
     )  # fmt: skip
     sections = jobconfig.job_sections(
@@ -176,6 +189,7 @@ def test_job_config_round_trips_and_points_at_the_deployment() -> None:
     # not shipped: spark-submit sets the master, so the job sees the default
     assert loaded.spark.master == Config().spark.master != config.spark.master
     assert loaded.reconcile == config.reconcile
+    assert loaded.maintain == config.maintain  # the scheduled maintain keeps this window
     assert "[broker]" not in text and "[aws]" not in text
 
 

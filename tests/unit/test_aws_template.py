@@ -149,15 +149,23 @@ def test_log_store_table_matches_what_delta_expects(template: dict[str, Any]) ->
 
 def test_schedules_start_job_runs_with_the_bundle(template: dict[str, Any]) -> None:
     schedules = resources_of(template, "AWS::Scheduler::Schedule")
-    assert set(schedules) == {"IngestSchedule", "ReconcileSchedule"}
+    assert set(schedules) == {"IngestSchedule", "ReconcileSchedule", "MaintainSchedule"}
     expressions = {k: v["Properties"]["ScheduleExpression"]["Ref"] for k, v in schedules.items()}
     assert expressions == {
         "IngestSchedule": "IngestScheduleExpression",
         "ReconcileSchedule": "ReconcileScheduleExpression",
+        "MaintainSchedule": "MaintainScheduleExpression",
     }
     params = template["Parameters"]
     assert params["IngestScheduleExpression"]["Default"] == "rate(1 hour)"
     assert params["ReconcileScheduleExpression"]["Default"] == "cron(30 2 * * ? *)"
+    # weekly, after the nightly reconcile of that day
+    assert params["MaintainScheduleExpression"]["Default"] == "cron(0 4 ? * SUN *)"
+    # a stack deployed by hand with an older bundle (no maintain entry point) gets no schedule
+    assert schedules.pop("MaintainSchedule")["Condition"] == "HasMaintainBundle"
+    assert template["Conditions"]["HasMaintainBundle"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "MaintainEntryPoint"}, ""]}]
+    }
     for schedule in schedules.values():
         assert schedule["Condition"] == "HasBundle"
         target = schedule["Properties"]["Target"]
@@ -181,6 +189,7 @@ def test_schedule_inputs_are_valid_start_job_run_requests(template: dict[str, An
     values = {
         "Application": "00abc", "JobRole.Arn": "arn:aws:iam::123456789012:role/job",
         "IngestEntryPoint": "s3://a/jobs/1/ingest.py", "ReconcileEntryPoint": "s3://a/jobs/2/n.py",
+        "MaintainEntryPoint": "s3://a/jobs/3/maintain.py",
         "SparkSubmitParameters": "--conf spark.archives=s3://a/p.tar.gz#pyenv",
         "KafkaBootstrapServers": "b-1:9098", "KafkaTopics": "orders", "DataBucket": "data",
         "LogsBucket": "logs", "ArtifactsBucket": "artifacts",
@@ -190,7 +199,7 @@ def test_schedule_inputs_are_valid_start_job_run_requests(template: dict[str, An
         .meta.service_model.operation_model("StartJobRun")
         .input_shape
     )
-    for name in ("IngestSchedule", "ReconcileSchedule"):
+    for name in ("IngestSchedule", "ReconcileSchedule", "MaintainSchedule"):
         request = camel_case(substituted_input(template, name, values))
         report = ParamValidator().validate(request, shape)
         assert not report.has_errors(), report.generate_report()
@@ -204,6 +213,11 @@ def test_schedule_inputs_are_valid_start_job_run_requests(template: dict[str, An
     assert ingest["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == jobrun.entry_arguments(
         "ingest", config, stack.Target(**where), None
     )
+    maintain = substituted_input(template, "MaintainSchedule", values)
+    assert maintain["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == jobrun.entry_arguments(
+        "maintain", config, stack.Target(**where), None
+    )
+    assert maintain["JobDriver"]["SparkSubmit"]["EntryPoint"] == values["MaintainEntryPoint"]
     nightly = substituted_input(template, "ReconcileSchedule", values)
     assert nightly["JobDriver"]["SparkSubmit"]["EntryPointArguments"] == [
         "--scheduled-time", "<aws.scheduler.scheduled-time>",

@@ -187,5 +187,5 @@ def test_reconcile_cannot_come_from_the_environment() -> None:
     assert str(raised.value) == (
         "environment variable KAFKA_DEDUP_RECONCILE__LOOKBACK: unknown section 'reconcile'; "
         "expected KAFKA_DEDUP_<SECTION>__<KEY> with SECTION one of SPARK, KAFKA, STORAGE, "
-        "INGEST, BROKER, S3, AWS"
+        "INGEST, BROKER, S3, AWS, MAINTAIN"
     )

@@ -25,7 +25,7 @@ from kafka_dedup import log, paths
 from kafka_dedup.aws.clients import AwsError, aws_errors, split_s3_uri
 from kafka_dedup.config import AwsConfig
 
-JOBS = ("ingest", "reconcile")
+JOBS = ("ingest", "reconcile", "maintain")
 NIGHTLY = "nightly_reconcile"
 JOBS_PACKAGE_DIR = "kafka_dedup_jobs"  # jobs/ travels in the Python archive for the nightly entry
 # What the runtime lacks: Spark's Kafka source and its dependencies (Delta and S3A are built in).

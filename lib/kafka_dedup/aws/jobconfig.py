@@ -34,6 +34,7 @@ def job_sections(config: Config, warehouse: str, checkpoints: str, log_store: st
         },
         "ingest": dataclasses.asdict(config.ingest),
         "s3": s3,
+        "maintain": dataclasses.asdict(config.maintain),
     }
     reconcile = to_table(config.reconcile)
     if reconcile:

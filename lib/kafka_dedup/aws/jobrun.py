@@ -70,6 +70,8 @@ def entry_arguments(job: str, config: Config, target: Target, date: str | None) 
             "--checkpoints", target.checkpoints,
             "--trigger", "available-now",
         ]  # fmt: skip
+    if job == "maintain":
+        return ["--warehouse", target.warehouse, "--checkpoints", target.checkpoints]
     return ["--date", check_date(date), "--warehouse", target.warehouse, "--config", JOB_CONFIG]
 
 
@@ -88,7 +90,7 @@ def start_request(
     date: str | None = None,
     delta_dir: str = RUNTIME_DELTA_DIR,
 ) -> dict[str, Any]:
-    """The StartJobRun parameters (boto3 names) for ingest or reconcile."""
+    """The StartJobRun parameters (boto3 names) for ingest, reconcile or maintain."""
     name = f"kafka-dedup-{job}" + (f"-{date}" if date else "")
     entry = bundle_mod.uri(target.artifacts_uri, bundle.key(f"entry:{job}"))
     return {

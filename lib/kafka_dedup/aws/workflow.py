@@ -81,6 +81,7 @@ def bundle_parameters(config: Config, bundle: Bundle, where: Target) -> dict[str
         "ReconcileEntryPoint": bundle_mod.uri(
             where.artifacts_uri, bundle.key(f"entry:{bundle_mod.NIGHTLY}")
         ),
+        "MaintainEntryPoint": bundle_mod.uri(where.artifacts_uri, bundle.key("entry:maintain")),
         "SparkSubmitParameters": jobrun.spark_submit_parameters(config.aws, bundle, where),
     }
 

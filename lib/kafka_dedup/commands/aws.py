@@ -4,6 +4,7 @@ kafka-dedup aws deploy                         create/update the CloudFormation 
 kafka-dedup aws package [--no-upload]          build the job bundle and upload what S3 lacks
 kafka-dedup aws submit ingest                  start an available-now ingestion run
 kafka-dedup aws submit reconcile --date D      start the reconciliation of day D
+kafka-dedup aws submit maintain                start a table maintenance run (compaction, VACUUM)
 kafka-dedup aws status RUN_ID [--wait]         state of a run (exit 0 success, 1 failed, 3 running)
 kafka-dedup aws logs RUN_ID [--stderr]         the driver's output, fetched from S3
 
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     package = actions.add_parser("package", help="build the job bundle and upload it")
     package.add_argument("--no-upload", action="store_true", help="build locally only")
     submit = actions.add_parser("submit", help="start a job run and print its id")
-    submit.add_argument("job", choices=("ingest", "reconcile"))
+    submit.add_argument("job", choices=("ingest", "reconcile", "maintain"))
     submit.add_argument("--date", help="reconcile: the day to check, YYYY-MM-DD")
     submit.add_argument("--wait", action="store_true", help="wait until the run ends")
     status = actions.add_parser("status", help="state of a job run")
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         workflow.package(config, workflow.target(config, need), upload=not args.no_upload)
         return 0
     if action == "submit":
-        if args.job == "ingest" and args.date:
+        if args.job != "reconcile" and args.date:
             raise SystemExit("kafka-dedup aws: error: --date applies to reconcile only")
         run_id, _ = workflow.submit(config, args.job, args.date)
         print(run_id)

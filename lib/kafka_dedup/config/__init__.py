@@ -33,6 +33,7 @@ from kafka_dedup.config.sections import (
     BrokerConfig,
     IngestConfig,
     KafkaConfig,
+    MaintainConfig,
     S3Config,
     SparkConfig,
     StorageConfig,
@@ -52,6 +53,7 @@ __all__ = [
     "ConfigError",
     "IngestConfig",
     "KafkaConfig",
+    "MaintainConfig",
     "ReconcileConfig",
     "S3Config",
     "Source",
@@ -82,6 +84,7 @@ class Config:
     s3: S3Config = field(default_factory=S3Config)
     aws: AwsConfig = field(default_factory=AwsConfig)
     reconcile: ReconcileConfig = field(default_factory=ReconcileConfig)
+    maintain: MaintainConfig = field(default_factory=MaintainConfig)
 
 
 DEFAULTS = Config()

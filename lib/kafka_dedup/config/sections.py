@@ -19,6 +19,7 @@ from kafka_dedup.config.durations import duration_seconds, is_duration
 from kafka_dedup.config.errors import InvalidValueError
 from kafka_dedup.config.mapping import MappingsValidator, TopicMapping
 
+MIN_RETENTION_S = 7 * 86400
 HOST_PORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # a TOML number where a string is expected is taken as written (spark.conf values, ports ...)
@@ -134,6 +135,35 @@ class IngestConfig:
     lock_wait: Delay = "0 seconds"  # how long a second run waits for the lease before it gives up
     # [[ingest.mappings]]: topics whose records are not the JSON envelope (config.mapping)
     mappings: Annotated[tuple[TopicMapping, ...], MappingsValidator] = ()
+
+
+def _table_names(value: tuple[str, ...]) -> tuple[str, ...]:
+    from kafka_dedup.tables import ALL_TABLES  # Spark's types: imported only when tables are set
+
+    unknown = [name for name in value if name not in ALL_TABLES]
+    if unknown:
+        raise InvalidValueError(f"unknown table {unknown[0]!r}; expected some of "
+                                + ", ".join(ALL_TABLES), value)  # fmt: skip
+    return value
+
+
+@dataclass(frozen=True, config=LENIENT)
+class MaintainConfig:
+    """`kafka-dedup maintain`: compaction, and VACUUM that keeps the time-travel window."""
+
+    # Forensics reads versions this old (`forensics as-of`): VACUUM keeps every file they need,
+    # and the tables' log and deleted-file retentions are raised to it, never lowered. Delta
+    # refuses a VACUUM shorter than delta.deletedFileRetentionDuration (7 days by default).
+    retention: Annotated[
+        Delay,
+        check(
+            lambda text: duration_seconds(text) >= MIN_RETENTION_S,
+            "at least '7 days' (Delta's default delta.deletedFileRetentionDuration)",
+        ),
+    ] = "7 days"
+    max_retries: Annotated[Whole, at_least(0)] = 5  # per table, on a concurrent commit
+    retry_backoff: Delay = "2 seconds"  # doubled after each conflict
+    tables: Annotated[Strings, AfterValidator(_table_names)] = ()  # empty: every table present
 
 
 @dataclass(frozen=True, config=LENIENT)

@@ -1,0 +1,93 @@
+"""Delta commit conflicts, retried with a bound and a growing pause, then one line to act on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+# Importing delta.exceptions patches PySpark's error conversion, so the JVM's conflict
+# exceptions arrive in Python as these classes.
+from delta.exceptions import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
+from py4j.protocol import Py4JJavaError
+
+from kafka_dedup import log
+from kafka_dedup.errors import UserError
+
+EXIT_CONFLICT = 5  # distinct from errors (1, 2), findings (3) and a held lease (4)
+# Delta's OPTIMIZE commits with dataChange=false (snapshot isolation) and itself re-attempts
+# its commit while every file it compacted is still in the table (after appends, an ALTER
+# TABLE). What reaches us: a concurrent commit removed a compacted file (a MERGE, DELETE or
+# another OPTIMIZE: ConcurrentDeleteReadException, ConcurrentDeleteDeleteException), or a
+# metadata or protocol change it could not absorb. ConcurrentAppendException and
+# ConcurrentTransactionException are listed for the retention-property commit.
+CONFLICTS: tuple[type[Exception], ...] = (
+    ConcurrentAppendException,
+    ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentTransactionException,
+    MetadataChangedException,
+    ProtocolChangedException,
+    DeltaConcurrentModificationException,
+)
+T = TypeVar("T")
+logger = log.get(__name__)
+
+
+class ConflictError(UserError):
+    """A table kept changing under maintenance until the retries ran out."""
+
+    exit_code = EXIT_CONFLICT
+
+
+def conflict_name(exc: BaseException) -> str | None:
+    """The Delta conflict's class name (as Delta's documentation calls it), None for others."""
+    if isinstance(exc, CONFLICTS):
+        return type(exc).__name__
+    if isinstance(exc, Py4JJavaError):  # a JVM call outside spark.sql: not converted
+        name = str(exc.java_exception.getClass().getSimpleName())
+        return name if name in {kind.__name__ for kind in CONFLICTS} else None
+    return None
+
+
+def with_retries(
+    action: Callable[[int], T],
+    table: str,
+    step: str,
+    max_retries: int,
+    backoff_s: float,
+    conflicts: list[str],
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """action(attempt), run again after each Delta conflict up to max_retries times (the pause
+    doubles from backoff_s); each conflict's class name is appended to `conflicts`."""
+    attempt = 0
+    while True:
+        try:
+            return action(attempt)
+        except Exception as exc:
+            name = conflict_name(exc)
+            if name is None:
+                raise
+            conflicts.append(name)
+            if attempt >= max_retries:
+                raise ConflictError(
+                    f"{step} of table {table} lost {attempt + 1} time(s) to concurrent commits "
+                    f"(last: {name}); run maintain when fewer writers commit to {table} (not "
+                    "beside a reconcile run) or raise maintain.max_retries"
+                ) from None
+            pause = backoff_s * 2**attempt
+            attempt += 1
+            logger.warning(
+                f"{step} of {table}: {name}, retry {attempt}/{max_retries} in {pause:g} s",
+                extra={"maintain_table": table, "conflict": name},
+            )
+            sleep(pause)
