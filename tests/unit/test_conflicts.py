@@ -7,11 +7,11 @@ import pytest
 from kafka_dedup import conflicts
 
 
-class Py4JLike(Exception):
+class Py4JLikeError(Exception):
     """How a JVM exception reaches Python: its class name is in the text."""
 
 
-APPEND = Py4JLike(
+APPEND = Py4JLikeError(
     "An error occurred while calling o123.execute.\n: io.delta.exceptions."
     "ConcurrentAppendException: [DELTA_CONCURRENT_APPEND.WITH_PARTITION_HINT] Files were added "
     "to partition [event_date=2026-11-25] by a concurrent update. Please try the operation again."
@@ -55,9 +55,9 @@ def test_other_errors_are_raised_at_once() -> None:
 
     def write() -> None:
         calls.append(1)
-        raise Py4JLike("org.apache.spark.SparkException: Job aborted: disk full")
+        raise Py4JLikeError("org.apache.spark.SparkException: Job aborted: disk full")
 
-    with pytest.raises(Py4JLike):
+    with pytest.raises(Py4JLikeError):
         conflicts.retrying(write, "MERGE into events", sleep=lambda _: None)
     assert calls == [1]
 
@@ -72,4 +72,4 @@ def test_other_errors_are_raised_at_once() -> None:
     ],
 )
 def test_every_concurrent_modification_is_a_conflict(text: str) -> None:
-    assert conflicts.is_conflict(Py4JLike(text))
+    assert conflicts.is_conflict(Py4JLikeError(text))

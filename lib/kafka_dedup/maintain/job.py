@@ -86,8 +86,8 @@ def _version(lake: Warehouse, name: str) -> int:
 def _compact(lake: Warehouse, name: str, scope: policy.Scope, attempt: int) -> tuple[int, int]:
     """OPTIMIZE (bin-packing) of the scope; (files removed, files added). Its Spark jobs run in
     the job group <JOB_GROUP>-<table>-<attempt> (the Spark UI shows which table and attempt)."""
-    # SQL rather than DeltaTable.optimize(): spark.sql turns Delta's conflict exceptions into
-    # their delta.exceptions classes, a DeltaTable call leaves them a Py4JJavaError
+    # SQL rather than DeltaTable.optimize(): spark.sql gives Delta's conflicts as PySpark
+    # errors that name their error class
     where = f" WHERE {scope.where}" if scope.where else ""
     statement = f"OPTIMIZE delta.`{lake.location(name)}`{where}"
     context = lake.spark.sparkContext

@@ -6,19 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-# Importing delta.exceptions patches PySpark's error conversion, so the JVM's conflict
-# exceptions arrive in Python as these classes.
-from delta.exceptions import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
-from py4j.protocol import Py4JJavaError
-
+from kafka_dedup import conflicts as delta_conflicts
 from kafka_dedup import log
 from kafka_dedup.errors import UserError
 
@@ -27,17 +15,9 @@ EXIT_CONFLICT = 5  # distinct from errors (1, 2), findings (3) and a held lease 
 # its commit while every file it compacted is still in the table (after appends, an ALTER
 # TABLE). What reaches us: a concurrent commit removed a compacted file (a MERGE, DELETE or
 # another OPTIMIZE: ConcurrentDeleteReadException, ConcurrentDeleteDeleteException), or a
-# metadata or protocol change it could not absorb. ConcurrentAppendException and
-# ConcurrentTransactionException are listed for the retention-property commit.
-CONFLICTS: tuple[type[Exception], ...] = (
-    ConcurrentAppendException,
-    ConcurrentDeleteReadException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentTransactionException,
-    MetadataChangedException,
-    ProtocolChangedException,
-    DeltaConcurrentModificationException,
-)
+# metadata or protocol change it could not absorb; the retention-property commit can also
+# meet ConcurrentAppendException and ConcurrentTransactionException. kafka_dedup.conflicts
+# tells them all by name (delta-spark 4.0.0's Python package has no exception classes).
 T = TypeVar("T")
 logger = log.get(__name__)
 
@@ -50,12 +30,7 @@ class ConflictError(UserError):
 
 def conflict_name(exc: BaseException) -> str | None:
     """The Delta conflict's class name (as Delta's documentation calls it), None for others."""
-    if isinstance(exc, CONFLICTS):
-        return type(exc).__name__
-    if isinstance(exc, Py4JJavaError):  # a JVM call outside spark.sql: not converted
-        name = str(exc.java_exception.getClass().getSimpleName())
-        return name if name in {kind.__name__ for kind in CONFLICTS} else None
-    return None
+    return delta_conflicts.conflict_name(exc) if delta_conflicts.is_conflict(exc) else None
 
 
 def with_retries(
