@@ -240,9 +240,7 @@ def main() -> None:
         generate(spark, warehouse)
         spark.stop()
         print(f"generated {warehouse} in {time.monotonic() - started:.0f} s", flush=True)
-    results: dict[str, object] = {
-        "hardware": machine()
-    }
+    results: dict[str, object] = {"hardware": machine()}
     results.update(measure(warehouse, args.runs))
     write_results(results, warehouse)
     print((HERE / "results.md").read_text())

@@ -19,7 +19,7 @@ from kafka_dedup.kafka import publish, simulator
 from tests.integration.ingest_helpers import ingest_config, ingest_target, offsets_of
 
 TOPIC = "orders-lock"
-WAIT_S = 180
+WAIT_S = 600  # a JVM start and an available-now run; minutes on a loaded 2-core machine
 INTERVAL = ["--max-offsets-per-trigger", "30", "--watermark", "12 hours"]
 
 
