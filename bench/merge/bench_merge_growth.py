@@ -7,9 +7,9 @@ run through the library's own MERGEs (`eventlog.merge_events`, `eventlog.merge_e
 `--batch-keys` random keys each (about one in six new), event dates spread over the last two
 days, each a newer version of its key. The first batch warms the JVM up and is not counted.
 
-Variants, in the same run: `dv` (the tables as `Warehouse.ensure` creates them: deletion
-vectors on entity_state) and `rewrite` (deletion vectors off: Delta rewrites every file the
-entity_state MERGE touches, the behaviour before). Reported: the median seconds per batch of
+Variants, in the same run: `dv` (deletion vectors on entity_state: its MERGE marks replaced
+rows instead of rewriting their files) and `rewrite` (the tables as `Warehouse.ensure` creates
+them: Delta rewrites every file the entity_state MERGE touches). Reported: the median seconds per batch of
 each MERGE at each size, and the ratio of the biggest size to the smallest (target <= 1.5).
 Writes bench/merge/results.json and results.md (date, commit, machine, load average).
 """
