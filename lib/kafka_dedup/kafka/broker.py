@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_dedup import processes
 from kafka_dedup.kafka import kraft
 from kafka_dedup.kafka.kraft import HOST, LOG_FILE, BrokerError, free_port, port_free
 
@@ -28,18 +29,7 @@ class BrokerStatus:
 
 
 def _read_pid(data_dir: Path) -> int | None:
-    pid_file = data_dir / PID_FILE
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+    return processes.read_pid_file(data_dir / PID_FILE)
 
 
 def metadata_ok(bootstrap_servers: str, timeout_s: float = 2.0) -> bool:
@@ -114,21 +104,7 @@ def start(port: int, data_dir: Path, timeout_s: float = 60.0) -> BrokerStatus:
 
 def stop(data_dir: Path, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """Stop the broker (SIGTERM, SIGKILL after timeout_s); False when none was running."""
-    data_dir = data_dir.resolve()
-    pid = _read_pid(data_dir)
-    if pid is None:
-        (data_dir / PID_FILE).unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _read_pid(data_dir) is not None:
-        _reap(pid)
-        time.sleep(0.2)
-    if _read_pid(data_dir) is not None:
-        os.kill(pid, signal.SIGKILL)
-        _reap(pid)
-    (data_dir / PID_FILE).unlink(missing_ok=True)
-    return True
+    return processes.stop_pid_file(data_dir.resolve() / PID_FILE, timeout_s)
 
 
 def kill(data_dir: Path) -> bool:
@@ -142,12 +118,6 @@ def kill(data_dir: Path) -> bool:
         os.waitpid(pid, 0)  # when this process started it: reap, or the pid still looks alive
     (data_dir / PID_FILE).unlink(missing_ok=True)
     return True
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when this process is the broker's parent (tests)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def status(port: int, data_dir: Path) -> BrokerStatus:

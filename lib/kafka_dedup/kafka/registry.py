@@ -6,9 +6,6 @@ Its schemas live in an in-memory H2 database: a stop forgets every subject.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -67,11 +64,7 @@ def answers(registry_url: str, timeout_s: float = 2.0) -> bool:
 
 
 def _read_pid(data_dir: Path) -> int | None:
-    try:
-        pid = int((data_dir / PID_FILE).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if processes.pid_alive(pid) else None
+    return processes.read_pid_file(data_dir / PID_FILE)
 
 
 def start(port: int, data_dir: Path, timeout_s: float = 90.0) -> RegistryStatus:
@@ -128,27 +121,7 @@ def start(port: int, data_dir: Path, timeout_s: float = 90.0) -> RegistryStatus:
 
 def stop(data_dir: Path, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     """Stop the registry (SIGTERM, SIGKILL after timeout_s); False when none was running."""
-    data_dir = data_dir.resolve()
-    pid = _read_pid(data_dir)
-    if pid is None:
-        (data_dir / PID_FILE).unlink(missing_ok=True)
-        return False
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _read_pid(data_dir) is not None:
-        _reap(pid)
-        time.sleep(0.2)
-    if _read_pid(data_dir) is not None:
-        os.kill(pid, signal.SIGKILL)
-        _reap(pid, block=True)
-    (data_dir / PID_FILE).unlink(missing_ok=True)
-    return True
-
-
-def _reap(pid: int, block: bool = False) -> None:
-    """Collect the exit status when this process is the registry's parent (tests)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0 if block else os.WNOHANG)
+    return processes.stop_pid_file(data_dir.resolve() / PID_FILE, timeout_s)
 
 
 def status(port: int, data_dir: Path) -> RegistryStatus:
