@@ -62,7 +62,7 @@ def session(work: Path) -> SparkSession:
     return build_session(config)
 
 
-def event_rows(spark: SparkSession, ids: DataFrame, key_space: int, today: date, days: int,
+def event_rows(ids: DataFrame, key_space: int, today: date, days: int,
                sequence_base: int, seed: int) -> DataFrame:  # fmt: skip
     """Rows of the events schema for each `id`: a random key of `key_space`, a random time
     within the last `days` days before `today` (`seed`: each batch draws other keys)."""
@@ -93,7 +93,7 @@ def event_rows(spark: SparkSession, ids: DataFrame, key_space: int, today: date,
 def generate(spark: SparkSession, lake: Warehouse, rows: int, days: int, today: date) -> None:
     """`rows` events over `days` days and the latest row of each key in entity_state."""
     files = max(1, rows // ROWS_PER_FILE)
-    events = event_rows(spark, spark.range(rows), rows, today, days, 0, seed=1000)
+    events = event_rows(spark.range(rows), rows, today, days, 0, seed=1000)
     events.repartition(files).write.format("delta").mode("append").save(
         lake.location(tables.EVENTS)
     )
@@ -112,7 +112,7 @@ def run_batches(spark: SparkSession, lake: Warehouse, rows: int, args: argparse.
     for n in range(args.batches + 1):
         first_id = 10 * rows + n * args.batch_keys
         ids = spark.range(first_id, first_id + args.batch_keys)
-        batch = event_rows(spark, ids, key_space, today, 2, 10 * rows, seed=n + 1)
+        batch = event_rows(ids, key_space, today, 2, 10 * rows, seed=n + 1)
         batch = batch.localCheckpoint(eager=True)
         dates = sorted(r.event_date for r in batch.select("event_date").distinct().collect())
         t0 = time.monotonic()

@@ -146,13 +146,6 @@ def parquet_source(table: DeltaTable, deleted_name: str) -> ParquetSource | None
     return ParquetSource(sql, deleted)
 
 
-def parquet_sql(table: DeltaTable) -> str | None:
-    """A SELECT of the version's rows in schema order, for a version without deletion vectors;
-    None when deltalake must read it or deletion vectors remove rows."""
-    source = parquet_source(table, "deleted_rows")
-    return source.sql if source is not None and source.deleted is None else None
-
-
 def _column(name: str, field_type: Any) -> str:
     """Timestamps as instants: Spark writes them as INT96, which DuckDB reads zone-less."""
     quoted = quote_identifier(name)
