@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 from kafka_dedup import config as config_mod
 from kafka_dedup import log
 from kafka_dedup import session as session_mod
-from kafka_dedup.kafka import broker
+from kafka_dedup.kafka import broker, registry
 
 # fixtures, registered once here so every module shares one instance of each
 from tests.aws_fixtures import (  # noqa: F401
@@ -26,6 +26,7 @@ from tests.integration.cluster_fixtures import spark_cluster  # noqa: F401
 # Before any JVM starts: the Spark session and boto3 see dummy AWS credentials only, so no test
 # can reach a real AWS account; AWS tests talk to the moto_endpoint server process.
 use_dummy_aws_credentials()
+REGISTRY_START_S = 120
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +38,17 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield started.bootstrap_servers
     finally:
         broker.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real schema registry (Apicurio, Confluent-compatible API) on a free loopback port."""
+    data_dir = tmp_path_factory.mktemp("registry")
+    started = registry.start(registry.free_port(), data_dir, timeout_s=REGISTRY_START_S)
+    try:
+        yield started.url
+    finally:
+        registry.stop(data_dir)
 
 
 @pytest.fixture(scope="session")

@@ -42,10 +42,16 @@ MISSING_KEY = "missing_key"
 # A producer clock far ahead (2099) would move the watermark for good and make every later
 # record late; such records are quarantined instead and never reach the watermark.
 FUTURE_EVENT_TIME = "future_event_time"
+# format = "avro" mappings: a body not in the Confluent wire format or not decodable with its
+# writer schema; a schema id the registry does not hold.
+INVALID_AVRO = "invalid_avro"
+UNKNOWN_SCHEMA_ID = "unknown_schema_id"
 QUARANTINE_REASONS = (
     EMPTY_VALUE,
     INVALID_UTF8,
     INVALID_JSON,
+    INVALID_AVRO,
+    UNKNOWN_SCHEMA_ID,
     MISSING_EVENT_ID,
     MISSING_EVENT_TIME,
     INVALID_EVENT_TIME,

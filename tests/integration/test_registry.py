@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from kafka_dedup.kafka import registry
 
 pytestmark = pytest.mark.integration
 
-TOPIC = "orders"
+TOPIC = "registry-orders"
 SUBJECT = f"{TOPIC}-value"
 START_TIMEOUT_S = 120
 
@@ -45,16 +44,6 @@ def _schema_id(payload: bytes) -> int:
     """The id in Confluent's wire format: magic byte 0, then a 4-byte big-endian schema id."""
     assert payload[0] == 0
     return int.from_bytes(payload[1:5], "big")
-
-
-@pytest.fixture(scope="module")
-def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data_dir = tmp_path_factory.mktemp("registry")
-    started = registry.start(registry.free_port(), data_dir, timeout_s=START_TIMEOUT_S)
-    try:
-        yield started.url
-    finally:
-        registry.stop(data_dir)
 
 
 def test_two_schema_versions_round_trip(registry_url: str) -> None:
@@ -92,7 +81,7 @@ def test_two_schema_versions_round_trip(registry_url: str) -> None:
 
 def test_backward_compatibility_rejects_a_new_field_without_default(registry_url: str) -> None:
     client = SchemaRegistryClient({"url": registry_url})
-    subject = "payments-value"
+    subject = "registry-payments-value"
     client.register_schema(subject, Schema(V1, "AVRO"))
     client.set_compatibility(subject, "BACKWARD")
 

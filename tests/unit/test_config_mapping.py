@@ -72,8 +72,8 @@ def test_the_simulators_second_shape_has_a_valid_mapping(tmp_path: Path) -> None
          "or alone"),
         ('topic = "a"\nevent_time_format = "unix"', "ingest.mappings[0].event_time_format = "
          "'unix': expected one of iso8601, epoch_seconds, epoch_millis"),
-        ('topic = "a"\nformat = "avro"', "ingest.mappings[0].format = 'avro': expected one of "
-         "json"),
+        ('topic = "a"\nformat = "protobuf"', "ingest.mappings[0].format = 'protobuf': expected "
+         "one of json, avro"),
         ('topic_pattern = "a("', "ingest.mappings[0].topic_pattern = 'a(': not a regular "
          "expression (missing ), unterminated subpattern at position 1)"),
         ("topic = 3", "ingest.mappings[0].topic = 3: expected a string"),
@@ -92,4 +92,22 @@ def test_mappings_cannot_come_from_the_environment() -> None:
         config_mod.load(environ={"KAFKA_DEDUP_INGEST__MAPPINGS": "x"})
     assert str(raised.value) == (
         "ingest.mappings = 'x': expected [[ingest.mappings]] tables in a config file"
+    )
+
+
+def test_an_avro_mapping_and_its_registry_url() -> None:
+    config = config_mod.load(
+        environ={"KAFKA_DEDUP_KAFKA__SCHEMA_REGISTRY_URL": "https://u:p@sr.example:8081/api"},
+        flags={"ingest": {"mappings": [{"topic": "a", "format": "AVRO"}]}},
+    )
+    assert config.ingest.mappings[0].format == "avro"
+    assert config.kafka.schema_registry_url == "https://u:p@sr.example:8081/api"
+
+
+def test_a_registry_url_that_is_not_http_fails_fast() -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_mod.load(environ={"KAFKA_DEDUP_KAFKA__SCHEMA_REGISTRY_URL": "sr:8081"})
+    assert str(raised.value) == (
+        "kafka.schema_registry_url = 'sr:8081': expected an http(s) URL such as "
+        "http://127.0.0.1:8081 (or empty for none)"
     )

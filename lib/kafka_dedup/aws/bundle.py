@@ -28,12 +28,14 @@ from kafka_dedup.config import AwsConfig
 JOBS = ("ingest", "reconcile", "maintain")
 NIGHTLY = "nightly_reconcile"
 JOBS_PACKAGE_DIR = "kafka_dedup_jobs"  # jobs/ travels in the Python archive for the nightly entry
-# What the runtime lacks: Spark's Kafka source and its dependencies (Delta and S3A are built in).
+# What the runtime lacks on its class path: Spark's Kafka source and its dependencies, and
+# spark-avro (Delta and S3A are built in).
 RUNTIME_MISSING_JARS = (
     "spark-sql-kafka-0-10_*.jar",
     "spark-token-provider-kafka-0-10_*.jar",
     "kafka-clients-*.jar",
     "commons-pool2-*.jar",
+    "spark-avro_*.jar",  # an external module: not on spark-submit's class path by default
 )
 NIGHTLY_SOURCE = '''"""Nightly reconcile: --scheduled-time T -> --date (T - 1 day)."""
 

@@ -27,7 +27,9 @@ HEADER_PREFIX = "header:"
 PATH_RE = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*|\['[^'\\]+'\]|\[\d+\])*$")
 HASH_RE = re.compile(r"^hash\((.*)\)$")
 HEADER_RE = re.compile(r"^header:[\x21-\x7e]+$")
-FORMATS = ("json",)  # Avro (Confluent wire format): not yet, see issue 16
+# avro: the Confluent wire format, writer schemas from kafka.schema_registry_url
+JSON, AVRO = "json", "avro"
+FORMATS = (JSON, AVRO)
 ISO_8601, EPOCH_SECONDS, EPOCH_MILLIS = "iso8601", "epoch_seconds", "epoch_millis"
 TIME_FORMATS = (ISO_8601, EPOCH_SECONDS, EPOCH_MILLIS)
 # Unlike the flat sections, a number is never taken for a string here: it is a mistake.
@@ -111,7 +113,7 @@ class TopicMapping:
 
     topic: str = ""  # exact topic name, or
     topic_pattern: str = ""  # a Java regex the whole topic name matches
-    format: Annotated[str, _one_of(FORMATS)] = "json"
+    format: Annotated[str, _one_of(FORMATS)] = JSON
     key: Annotated[Sources, sources(required=True, kafka=True)] = (KAFKA, "$.key")
     event_id: Annotated[Sources, sources(required=True, hashed=True)] = ("$.event_id",)
     event_time: Annotated[Sources, sources(required=True, kafka=True)] = ("$.event_time",)

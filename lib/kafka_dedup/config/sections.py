@@ -21,6 +21,7 @@ from kafka_dedup.config.mapping import MappingsValidator, TopicMapping
 
 MIN_RETENTION_S = 7 * 86400
 HOST_PORT_RE = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
+REGISTRY_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # a TOML number where a string is expected is taken as written (spark.conf values, ports ...)
 LENIENT = ConfigDict(coerce_numbers_to_str=True)
@@ -103,6 +104,15 @@ class KafkaConfig:
     max_offsets_per_trigger: Annotated[Whole, at_least(0, " (0 means no limit)")] = 0
     fail_on_data_loss: bool = True
     options: Table = field(default_factory=dict)  # extra kafka.* source options (auth)
+    # Confluent-compatible schema registry for format = "avro" mappings (user:secret@ for
+    # basic auth); its writer schemas are fetched by the driver only, once per schema id.
+    schema_registry_url: Annotated[
+        str,
+        check(
+            lambda text: not text or REGISTRY_URL_RE.match(text),
+            "expected an http(s) URL such as http://127.0.0.1:8081 (or empty for none)",
+        ),
+    ] = ""
 
 
 @dataclass(frozen=True, config=LENIENT)

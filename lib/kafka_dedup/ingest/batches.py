@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from kafka_dedup import domain, eventlog, tables
 from kafka_dedup.config.mapping import TopicMapping
 from kafka_dedup.ingest import offsets, parse
+from kafka_dedup.ingest.schemas import SchemaRegistry, WriterSchema
 from kafka_dedup.warehouse import Warehouse
 
 DELIVERIES_QUERY = "deliveries"
@@ -76,6 +77,7 @@ def write_deliveries_batch(
     ledger: BatchLedger,
     written: offsets.Written,
     mappings: tuple[TopicMapping, ...] = (),
+    registry: SchemaRegistry | None = None,
 ) -> Callable[[DataFrame, int], None]:
     """foreachBatch body: append every record not yet in deliveries, then the batch's
     malformed rows not yet in quarantine, read back from deliveries, to quarantine.
@@ -85,20 +87,21 @@ def write_deliveries_batch(
     checkpoint, drops what is there and writes the rest. (Delta's txnAppId/txnVersion would
     skip a whole batch that an older copy of the same checkpoint reads with other offsets.)
 
-    Kafka is read and parsed once, by the deliveries write itself. The read-back finds the
-    batch's rows by query id and batch id, so it is cheap (file statistics skip the other
-    files, Parquet null counts skip valid row groups), and it still finds them when a crash
-    fell between the two writes and the re-run's deliveries rows are all filtered out."""
+    Kafka is read and parsed once, by the deliveries write itself (with Avro topics, the
+    batch is cached first: one pass collects its schema ids, see ingest.avro). The read-back
+    finds the batch's rows by query id and batch id, so it is cheap (file statistics skip the
+    other files, Parquet null counts skip valid row groups), and it still finds them when a
+    crash fell between the two writes and the re-run's deliveries rows are all filtered out."""
 
     def write(batch_df: DataFrame, batch_id: int) -> None:
         query_id = identity.query_id()
         batch_lake = _on_batch_session(lake, batch_df)
-        deliveries_df = (
-            batch_df.transform(offsets.filter_unwritten, written=written.delivered)
-            .transform(parse.parse_deliveries, max_future_skew=max_future_skew, mappings=mappings)
-            .transform(parse.with_ingest_columns, batch_id=batch_id, query_id=query_id)
+        records_df = batch_df.transform(offsets.filter_unwritten, written=written.delivered)
+        deliveries_df = parse_batch(records_df, max_future_skew, mappings, registry).transform(
+            parse.with_ingest_columns, batch_id=batch_id, query_id=query_id
         )
         append(deliveries_df, batch_lake, tables.DELIVERIES, merge_schema=True)
+        records_df.unpersist()  # cached by parse_batch for Avro topics
         malformed_df = (
             batch_lake.read(tables.DELIVERIES)
             .where(
@@ -116,6 +119,27 @@ def write_deliveries_batch(
         ledger.put(DELIVERIES_QUERY, batch_id, BatchFigures(malformed=malformed))
 
     return write
+
+
+def parse_batch(
+    records_df: DataFrame,
+    max_future_skew: str,
+    mappings: tuple[TopicMapping, ...],
+    registry: SchemaRegistry | None,
+) -> DataFrame:
+    """A micro-batch's Kafka records parsed into deliveries rows. With Avro topics the records
+    are cached first (the caller unpersists them after its write), so Kafka is read once for
+    both the batch's schema ids and the parse; their schemas come from the registry."""
+    schemas: dict[int, WriterSchema] = {}
+    if registry is not None:
+        records_df.persist()
+        schemas = registry.schemas(parse.avro_schema_ids(records_df, mappings))
+    return records_df.transform(
+        parse.parse_deliveries,
+        max_future_skew=max_future_skew,
+        mappings=mappings,
+        schemas=schemas,
+    )
 
 
 def append(rows_df: DataFrame, lake: Warehouse, name: str, merge_schema: bool = False) -> None:

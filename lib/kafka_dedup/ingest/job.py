@@ -14,10 +14,12 @@ from pyspark.sql.streaming import StreamingQuery
 
 from kafka_dedup import log
 from kafka_dedup.config import Config
+from kafka_dedup.config.mapping import AVRO
 from kafka_dedup.errors import UserError
 from kafka_dedup.ingest import offsets, streams
 from kafka_dedup.ingest.batches import BatchLedger
 from kafka_dedup.ingest.progress import RAN_PHASE, IngestTotals, ProgressReporter
+from kafka_dedup.ingest.schemas import RegistryUnreachableError, SchemaRegistry
 from kafka_dedup.kafka import admin
 from kafka_dedup.warehouse import Warehouse
 
@@ -57,8 +59,28 @@ def check_kafka(config: Config) -> set[str]:
     return existing
 
 
+def check_schema_registry(config: Config) -> None:
+    """Fail fast when an Avro mapping has no schema registry, or the registry does not answer."""
+    avro_topics = [m.name for m in config.ingest.mappings if m.format == AVRO]
+    if not avro_topics:
+        return
+    if not config.kafka.schema_registry_url:
+        raise IngestError(
+            f"ingest.mappings for {', '.join(avro_topics)} read Avro, but no schema registry is "
+            "set: set kafka.schema_registry_url (KAFKA_DEDUP_KAFKA__SCHEMA_REGISTRY_URL)"
+        )
+    try:
+        SchemaRegistry(config.kafka.schema_registry_url).check()
+    except RegistryUnreachableError as exc:
+        raise IngestError(str(exc)) from None
+
+
 def _explain(exc: StreamingQueryException) -> Exception:
     message = str(exc)
+    registry_marker = RegistryUnreachableError.__name__ + ": "
+    for line in message.splitlines():  # raised in a foreachBatch: the batch was not written
+        if registry_marker in line:
+            return IngestError(line.split(registry_marker, 1)[1].strip())
     if any(marker in message for marker in DATA_LOSS_MARKERS):
         return IngestError(
             "Kafka no longer holds offsets this job has not read yet (deleted by retention); "
@@ -192,6 +214,7 @@ def run_ingest(
     """Run both queries (see _run_queries) and return the run's figures; progress lines go
     to this module's logger."""
     existing = check_kafka(config)
+    check_schema_registry(config)
     stop = stop or threading.Event()
     run_id = run_id or uuid.uuid4().hex[:12]
     reporter = ProgressReporter(run_id, BatchLedger())

@@ -12,6 +12,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from kafka_dedup.config.mapping import (
+    AVRO,
     EPOCH_MILLIS,
     EPOCH_SECONDS,
     KAFKA,
@@ -137,6 +138,9 @@ def event_time(mapping: TopicMapping, text: Column) -> Column:
         parsed = F.when(text.rlike(DECIMAL), F.timestamp_seconds(text.cast("decimal(21,9)")))
     else:
         parsed = event_time_iso(text)
+    if mapping.format == AVRO and mapping.event_time_format in TIME_FORMAT_NAMES:
+        # an Avro timestamp-millis/-micros field is decoded as a timestamp, read as such
+        parsed = F.coalesce(parsed, event_time_iso(text))
     return F.when(F.col("_time_from_kafka"), F.col("timestamp")).otherwise(parsed)
 
 

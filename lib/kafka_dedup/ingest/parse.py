@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from kafka_dedup import tables
 from kafka_dedup.config import IngestConfig
-from kafka_dedup.config.mapping import TopicMapping
+from kafka_dedup.config.mapping import AVRO, TopicMapping
 
 # The reasons written to deliveries.parse_error and quarantine.reason are the domain's.
 from kafka_dedup.domain import (
@@ -23,8 +25,10 @@ from kafka_dedup.domain import (
     MISSING_EVENT_TIME,
     MISSING_KEY,
 )
+from kafka_dedup.ingest import avro
 from kafka_dedup.ingest import mapping as mapping_mod
 from kafka_dedup.ingest.mapping import INTEGER
+from kafka_dedup.ingest.schemas import WriterSchema
 
 CORRUPT = "_corrupt_record"
 # Every field is read as a string so a wrong type marks one field, not the whole record;
@@ -76,8 +80,18 @@ def _route(mappings: tuple[TopicMapping, ...]) -> Column:
     return result.otherwise(F.lit(0))
 
 
-def _record_columns(mapping: TopicMapping) -> dict[str, Column]:
+def _record_columns(
+    mapping: TopicMapping, schemas: Mapping[int, WriterSchema]
+) -> dict[str, Column]:
     """The record as a VARIANT, and the reason (with its detail) when it cannot be one."""
+    if mapping.format == AVRO:
+        reason, detail = avro.format_error(F.col(mapping_mod.DOC), schemas)
+        return {
+            mapping_mod.DOC: avro.decoded(schemas),
+            "_value_ok": F.lit(True),  # binary: there is no UTF-8 to check
+            "_format_error": reason,
+            "_format_detail": detail,
+        }
     text = F.col("value").cast("string")
     is_object = F.col(mapping_mod.DOC).isNotNull() & F.ltrim(text).startswith("{")
     return {
@@ -88,14 +102,18 @@ def _record_columns(mapping: TopicMapping) -> dict[str, Column]:
     }
 
 
-def with_envelope(kafka_df: DataFrame, mappings: tuple[TopicMapping, ...] = ()) -> DataFrame:
+def with_envelope(
+    kafka_df: DataFrame,
+    mappings: tuple[TopicMapping, ...] = (),
+    schemas: Mapping[int, WriterSchema] | None = None,
+) -> DataFrame:
     """Add the record's fields as text columns (`_key`, `_event_id`, `_event_time_text`, ...),
     the UTF-8 and format checks and the event_time as a timestamp, each computed once per
     record: from the JSON envelope (`env`), or, for a topic of `mappings`, as its mapping says
-    (see ingest.mapping)."""
+    (see ingest.mapping). `schemas` holds the writer schemas of the Avro records' ids."""
     kafka_key = F.col("_kafka_key")
     env = F.col("env")
-    records = [_record_columns(m) for m in mappings]
+    records = [_record_columns(m, schemas or {}) for m in mappings]
     base = {
         "_key_ok_utf8": F.col("key").isNull() | F.expr("is_valid_utf8(cast(key as string))"),
         "_value_ok_utf8": F.expr("is_valid_utf8(cast(value as string))"),
@@ -106,6 +124,8 @@ def with_envelope(kafka_df: DataFrame, mappings: tuple[TopicMapping, ...] = ()) 
         kafka_df = kafka_df.withColumn(ROUTE, _route(mappings))
         base["env"] = F.when(F.col(ROUTE) == 0, base["env"])
         base[mapping_mod.DOC] = _switch([F.lit(None), *(r[mapping_mod.DOC] for r in records)])
+    if any(m.format == AVRO for m in mappings):
+        kafka_df = kafka_df.withColumn(avro.SCHEMA_ID, avro.schema_id())
     envelope_error = F.when(env[CORRUPT].isNotNull() | env.isNull(), F.lit(INVALID_JSON))
     each = mappings  # one branch per mapping, after the envelope's
     fields = {
@@ -156,6 +176,14 @@ def with_envelope(kafka_df: DataFrame, mappings: tuple[TopicMapping, ...] = ()) 
             ),
         )
     )
+
+
+def avro_schema_ids(kafka_df: DataFrame, mappings: tuple[TopicMapping, ...]) -> list[int]:
+    """The writer schema ids the records of the Avro mappings' topics carry (one pass)."""
+    avro_routes = [i for i, m in enumerate(mappings, start=1) if m.format == AVRO]
+    if not avro_routes:
+        return []
+    return avro.batch_schema_ids(kafka_df.where(_route(mappings).isin(avro_routes)))
 
 
 def parse_error(max_future_skew: str) -> Column:
@@ -218,9 +246,11 @@ def parse_deliveries(
     kafka_df: DataFrame,
     max_future_skew: str = DEFAULT_MAX_FUTURE_SKEW,
     mappings: tuple[TopicMapping, ...] = (),
+    schemas: Mapping[int, WriterSchema] | None = None,
 ) -> DataFrame:
     """Kafka source rows -> deliveries rows (without ingest bookkeeping columns); records of
-    a topic in `mappings` are read as its mapping says, all others as the JSON envelope.
+    a topic in `mappings` are read as its mapping says, all others as the JSON envelope;
+    `schemas` are the writer schemas of the batch's Avro records (see avro_schema_ids).
 
     Built in steps so that the envelope is parsed once and the reason is computed once per
     record: a single projection would repeat the reason expression in every column that
@@ -233,7 +263,7 @@ def parse_deliveries(
         *(mapping_mod.error_detail(m, reason, max_future_skew) for m in mappings),
     ]
     return (
-        with_envelope(kafka_df, mappings)
+        with_envelope(kafka_df, mappings, schemas)
         .withColumn("parse_error", parse_error(max_future_skew))
         .select(
             *COORDINATES,

@@ -11,7 +11,8 @@ from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from kafka_dedup import domain, tables
 from kafka_dedup.config import Config
-from kafka_dedup.ingest import offsets
+from kafka_dedup.config.mapping import AVRO
+from kafka_dedup.ingest import avro, offsets
 from kafka_dedup.ingest.batches import (
     DELIVERIES_QUERY,
     EVENTS_QUERY,
@@ -20,6 +21,7 @@ from kafka_dedup.ingest.batches import (
     merge_events_batch,
     write_deliveries_batch,
 )
+from kafka_dedup.ingest.schemas import SchemaRegistry
 from kafka_dedup.paths import absolute
 from kafka_dedup.warehouse import Warehouse
 
@@ -69,6 +71,13 @@ def dedup_stream(deliveries_df: DataFrame, watermark: str) -> DataFrame:
     )
 
 
+def schema_registry(config: Config, spark: SparkSession) -> SchemaRegistry | None:
+    """The registry the Avro mappings' writer schemas come from; None without Avro topics."""
+    if not any(m.format == AVRO for m in config.ingest.mappings):
+        return None
+    return SchemaRegistry(config.kafka.schema_registry_url, avro.spark_validator(spark))
+
+
 def start_deliveries_query(
     lake: Warehouse, config: Config, ledger: BatchLedger, resume: offsets.Resume
 ) -> StreamingQuery:
@@ -81,6 +90,7 @@ def start_deliveries_query(
         ledger,
         resume.written,
         config.ingest.mappings,
+        schema_registry(config, lake.spark),
     )
     writer = (
         kafka_source(lake.spark, config, resume.starting_offsets)
