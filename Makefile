@@ -59,13 +59,14 @@ $(REGISTRY_APP): infra/registry/pom.xml infra/registry/settings.xml
 demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstream, reconcile
 	$(BIN)/python -m kafka_dedup.demo
 
-bench-ingest: setup ## benchmark: 1M events, plain append vs full pipeline (same-run ratio)
+bench-ingest: setup registry ## benchmark: 1M events, plain append vs full pipeline (same-run ratio), then bench-mapping
 	$(BIN)/python bench/ingest/bench_ingest.py
+	$(BIN)/python bench/ingest/bench_mapping.py
 
 bench-merge: setup ## benchmark: MERGE cost per batch against 1M and 10M-row tables (deletion vectors vs rewrite)
 	$(BIN)/python bench/merge/bench_merge_growth.py
 
-bench-mapping: setup ## benchmark: the deliveries write of an envelope topic vs mapped topics
+bench-mapping: setup registry ## benchmark: the deliveries write of an envelope topic vs mapped JSON and Avro topics
 	$(BIN)/python bench/ingest/bench_mapping.py
 
 STEADY_DURATION ?= 10 minutes

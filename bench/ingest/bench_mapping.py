@@ -1,11 +1,14 @@
 """Mapping benchmark (not a test): what reading a topic through [[ingest.mappings]] costs.
 
-The same seeded stream (10% producer-retry duplicates) goes to two topics: one in the JSON
+The same seeded stream (10% producer-retry duplicates) goes to three topics: one in the JSON
 envelope, one in the simulator's legacy shape (id in $.meta.id, epoch-millis time, key in a
-header). Each is read with the `deliveries` write alone (Kafka -> parse_deliveries -> Delta
-append, available-now): the envelope with no mapping (today's parser), the legacy topic
-through its mapping, and the legacy topic again with event_id as a content hash of four
-fields. Every variant runs once on a small warm-up topic first (not recorded: the JIT).
+header), and the legacy shape again as Avro in the Confluent wire format (schema in a local
+schema registry this script starts). Each is read with the `deliveries` write alone (Kafka
+-> the ingest's parse_batch in a foreachBatch -> Delta append, available-now): the envelope
+with no mapping (today's parser), the legacy topic through its mapping, the legacy topic
+again with event_id as a content hash of four fields, and the Avro topic through the same
+mapping with format = "avro" (schema ids collected per batch, records decoded by from_avro).
+Every variant runs once on a small warm-up topic first (not recorded: the JIT).
 
 Writes bench/ingest/results-mapping.json and results-mapping.md: date, commit, machine and
 the load average before and after, so a reader can tell a busy machine's figures.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import os
 import shutil
@@ -24,14 +28,18 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pyspark.sql import SparkSession
+import fastavro
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from pyspark.sql import DataFrame, SparkSession
 
 from kafka_dedup import config as config_mod
 from kafka_dedup import log
 from kafka_dedup.config import Config
 from kafka_dedup.config.mapping import TopicMapping
-from kafka_dedup.ingest import parse
-from kafka_dedup.kafka import broker, legacy, publish, simulator
+from kafka_dedup.ingest import avro, batches
+from kafka_dedup.ingest.schemas import SchemaRegistry
+from kafka_dedup.kafka import broker, legacy, publish, registry, simulator
+from kafka_dedup.kafka.truth import Stream
 from kafka_dedup.session import build_session
 
 HERE = Path(__file__).parent
@@ -42,6 +50,41 @@ HASHED = legacy.MAPPING.replace(
     'event_id = "hash($.type, $.meta.version, $.data.amount, $.data.currency)"',
 )
 
+AVRO_MAPPING = legacy.MAPPING + 'format = "avro"\n'
+# the legacy shape as an Avro record (every field the simulator may leave out is nullable)
+LEGACY_SCHEMA = {
+    "type": "record",
+    "name": "Return",
+    "namespace": "kd.bench",
+    "fields": [
+        {
+            "name": "meta",
+            "type": {
+                "type": "record",
+                "name": "Meta",
+                "fields": [
+                    {"name": "id", "type": ["null", "string"], "default": None},
+                    {"name": "ts", "type": ["null", "long"], "default": None},
+                    {"name": "version", "type": ["null", "long"], "default": None},
+                    {"name": "source", "type": ["null", "string"], "default": None},
+                ],
+            },
+        },
+        {"name": "type", "type": ["null", "string"], "default": None},
+        {
+            "name": "data",
+            "type": {
+                "type": "record",
+                "name": "Data",
+                "fields": [
+                    {"name": "amount", "type": ["null", "double"], "default": None},
+                    {"name": "currency", "type": ["null", "string"], "default": None},
+                ],
+            },
+        },
+    ],
+}
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/machine.py
 from machine import commit, machine  # noqa: E402
 
@@ -51,26 +94,51 @@ def _mappings(toml: str) -> tuple[TopicMapping, ...]:
     return loaded.ingest.mappings
 
 
+def as_avro(stream: Stream, schema_id: int) -> Stream:
+    """The legacy-shape stream with each JSON value written as Avro in the wire format."""
+    parsed = fastavro.parse_schema(LEGACY_SCHEMA)
+    header = b"\0" + schema_id.to_bytes(4, "big")
+
+    def encode(value: bytes | None) -> bytes | None:
+        if value is None:
+            return None
+        out = io.BytesIO()
+        fastavro.schemaless_writer(out, parsed, json.loads(value))
+        return header + out.getvalue()
+
+    return Stream([dataclasses.replace(r, value=encode(r.value)) for r in stream.records],
+                  stream.events, stream.start)  # fmt: skip
+
+
 def deliveries_write(
-    spark: SparkSession, config: Config, root: Path, topic: str, mappings: tuple[TopicMapping, ...]
+    spark: SparkSession,
+    config: Config,
+    root: Path,
+    topic: str,
+    mappings: tuple[TopicMapping, ...],
+    schemas: SchemaRegistry | None,
 ) -> tuple[float, int]:
-    """Kafka -> parse_deliveries -> Delta append, available-now; (seconds, malformed rows)."""
-    parsed_df = (
+    """Kafka -> parse_batch -> Delta append, available-now; (seconds, malformed rows)."""
+    target = root / topic
+    skew = config.ingest.max_future_skew
+
+    def write(batch_df: DataFrame, batch_id: int) -> None:
+        parsed_df = batches.parse_batch(batch_df, skew, mappings, schemas)
+        parsed_df.write.format("delta").mode("append").save(str(target))
+        batch_df.unpersist()
+
+    started = time.monotonic()
+    query = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", config.kafka.bootstrap_servers)
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .option("includeHeaders", "true")
         .load()
-        .transform(parse.parse_deliveries, mappings=mappings)
-    )
-    target = root / topic
-    started = time.monotonic()
-    query = (
-        parsed_df.writeStream.format("delta")
-        .option("checkpointLocation", str(root / f"{topic}-checkpoint"))
+        .writeStream.option("checkpointLocation", str(root / f"{topic}-checkpoint"))
         .trigger(availableNow=True)
-        .start(str(target))
+        .foreachBatch(write)
+        .start()
     )
     query.awaitTermination()
     seconds = time.monotonic() - started
@@ -89,6 +157,10 @@ def main() -> int:
     started_broker = broker.start(broker.free_port(), root / "broker")
     bootstrap = started_broker.bootstrap_servers
     try:
+        registry_url = registry.start(registry.free_port(), root / "registry").url
+        schema_id = SchemaRegistryClient({"url": registry_url}).register_schema(
+            "bench-legacy-value", Schema(json.dumps(LEGACY_SCHEMA), "AVRO")
+        )
         base = config_mod.load(environ={})
         config = dataclasses.replace(
             base,
@@ -103,6 +175,8 @@ def main() -> int:
             "warmup-envelope": simulator.generate(WARMUP_EVENTS, seed=2, mix=mix),
             "warmup-legacy": legacy.reshape(simulator.generate(WARMUP_EVENTS, seed=2, mix=mix)),
         }
+        streams["avro"] = as_avro(streams["legacy"], schema_id)
+        streams["warmup-avro"] = as_avro(streams["warmup-legacy"], schema_id)
         for topic, stream in streams.items():
             publish.ensure_topic(bootstrap, topic, partitions=3)
             publish.publish(stream, bootstrap, topic, (simulator.MAIN,))
@@ -112,17 +186,20 @@ def main() -> int:
             "envelope, no mapping": ("envelope", "none"),
             "legacy shape, field paths + header": ("legacy", "paths"),
             "legacy shape, event_id = hash of 4 fields": ("legacy", "hash"),
+            "legacy shape as Avro (wire format), field paths + header": ("avro", "avro"),
         }
+        schemas = SchemaRegistry(registry_url, avro.spark_validator(spark))
         figures = {}
         for name, (shape, kind) in variants.items():
             for prefix in ("warmup-", ""):
                 topic = prefix + shape
-                toml = HASHED if kind == "hash" else legacy.MAPPING
+                toml = {"hash": HASHED, "avro": AVRO_MAPPING}.get(kind, legacy.MAPPING)
                 mappings = () if kind == "none" else _mappings(toml.format(topic=topic))
                 print(f"{name}: {topic} ...", flush=True)
                 seconds, malformed = deliveries_write(
-                    spark, config, root / f"{kind}-{topic}", topic, mappings
-                )
+                    spark, config, root / f"{kind}-{topic}", topic, mappings,
+                    schemas if kind == "avro" else None,
+                )  # fmt: skip
             assert malformed == 0, f"{name}: {malformed} malformed rows"
             figures[name] = {"seconds": round(seconds, 1), "events_per_s": round(records / seconds)}
         envelope_s = figures["envelope, no mapping"]["seconds"]
@@ -142,6 +219,7 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
     finally:
+        registry.stop(root / "registry")
         broker.stop(root / "broker")
         shutil.rmtree(root, ignore_errors=True)
 
@@ -150,7 +228,7 @@ def write_results(results: dict) -> None:
     (HERE / "results-mapping.json").write_text(json.dumps(results, indent=2) + "\n")
     hw = results["hardware"]
     lines = [
-        "# Mapping benchmark: the deliveries write, envelope vs mapped topics",
+        "# Mapping benchmark: the deliveries write, envelope vs mapped topics (JSON and Avro)",
         "",
         f"Run {results['when']} at commit {results['commit']} on {hw['cpu']}, {hw['cores']} cores, "
         f"{hw['memory_gib']} GiB, Python {hw['python']}, Spark {hw['spark']}, `local[2]`; load "
@@ -159,7 +237,7 @@ def write_results(results: dict) -> None:
         f"{results['warmup_events']}-event warm-up topic first.",
         "",
         f"{results['records_per_topic']} records per topic ({results['unique_events']} unique + 10% "
-        "producer retries), Kafka -> parse_deliveries -> Delta append, available-now:",
+        "producer retries), Kafka -> parse_batch (foreachBatch) -> Delta append, available-now:",
         "",
         "| variant | events/s | seconds | vs envelope |",
         "| --- | --- | --- | --- |",
