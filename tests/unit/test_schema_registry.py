@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from kafka_dedup.ingest.job import IngestError, _explain
 from kafka_dedup.ingest.schemas import (
     RegistryUnreachableError,
     SchemaRegistry,
@@ -137,3 +138,19 @@ def test_an_unreachable_registry_is_one_line_naming_the_url_and_fix() -> None:
     assert message.startswith("schema registry at http://127.0.0.1:9 did not answer (")
     assert message.endswith("): start it, or fix kafka.schema_registry_url")
     assert "\n" not in message
+
+
+def test_a_registry_failure_inside_a_batch_stops_ingest_with_its_own_line() -> None:
+    raised_in_batch = RuntimeError(
+        "[STREAM_FAILED] Query [id = 1] terminated with exception: An exception was raised "
+        'by the Python Proxy.\nTraceback (most recent call last):\n  File "batches.py"\n'
+        "kafka_dedup.ingest.schemas.RegistryUnreachableError: schema registry at "
+        "http://sr:8081 did not answer (timed out): start it, or fix "
+        "kafka.schema_registry_url\n\tat org.apache.spark.sql.execution..."
+    )
+    explained = _explain(raised_in_batch)  # type: ignore[arg-type]
+    assert isinstance(explained, IngestError)
+    assert str(explained) == (
+        "schema registry at http://sr:8081 did not answer (timed out): start it, or fix "
+        "kafka.schema_registry_url"
+    )

@@ -97,11 +97,14 @@ def write_deliveries_batch(
         query_id = identity.query_id()
         batch_lake = _on_batch_session(lake, batch_df)
         records_df = batch_df.transform(offsets.filter_unwritten, written=written.delivered)
-        deliveries_df = parse_batch(records_df, max_future_skew, mappings, registry).transform(
-            parse.with_ingest_columns, batch_id=batch_id, query_id=query_id
-        )
-        append(deliveries_df, batch_lake, tables.DELIVERIES, merge_schema=True)
-        records_df.unpersist()  # cached by parse_batch for Avro topics
+        try:
+            deliveries_df = parse_batch(records_df, max_future_skew, mappings, registry)
+            deliveries_df = deliveries_df.transform(
+                parse.with_ingest_columns, batch_id=batch_id, query_id=query_id
+            )
+            append(deliveries_df, batch_lake, tables.DELIVERIES, merge_schema=True)
+        finally:
+            records_df.unpersist()  # cached by parse_batch for Avro topics
         malformed_df = (
             batch_lake.read(tables.DELIVERIES)
             .where(
