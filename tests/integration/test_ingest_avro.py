@@ -83,6 +83,19 @@ V2 = _schema(
 )
 
 
+RECURSIVE = json.dumps(
+    {
+        "type": "record",
+        "name": "Node",
+        "namespace": "kd.avro",
+        "fields": [
+            {"name": "id", "type": "string"},
+            {"name": "next", "type": ["null", "Node"], "default": None},
+        ],
+    }
+)
+
+
 def _order(order_id: str, event_id: str | None, version: int, **data: Any) -> dict[str, Any]:
     return {
         "order_id": order_id,
@@ -116,6 +129,8 @@ def _produce(bootstrap: str, registry_url: str) -> tuple[int, int]:
         b"\x00" + (999_999).to_bytes(4, "big") + records[0][5:],  # 5: an id the registry lacks
         records[2][:5] + b"\x02",  # 6: v2's id, a body cut short
         b'{"order_id": "o4"}',  # 7: JSON on the Avro topic, not the wire format
+        # 8: a valid record of a schema Spark cannot convert (a recursive type)
+        AvroSerializer(client, RECURSIVE)({"id": "n1", "next": None}, ctx),
     ]
     producer = EventProducer(bootstrap, producer_id="test")
     for value in records:
@@ -170,6 +185,11 @@ def test_avro_records_of_two_schema_versions_are_mapped_and_bad_ones_quarantined
     quarantined = {
         (r.topic, r.offset): (r.reason, r.detail) for r in read(spark, config, tables.QUARANTINE)
     }
+    recursive_reason, recursive_detail = quarantined.pop((AVRO_TOPIC, 8))
+    assert recursive_reason == "invalid_avro"
+    assert recursive_detail.startswith("schema id ")
+    assert ": Spark cannot read it as Avro (" in recursive_detail
+    assert "recursive" in recursive_detail.lower()
     assert quarantined == {
         (AVRO_TOPIC, 4): ("missing_event_id", "event_id: $.meta.id has no value"),
         (AVRO_TOPIC, 5): ("unknown_schema_id", "schema id 999999 is not in the registry"),
@@ -179,9 +199,9 @@ def test_avro_records_of_two_schema_versions_are_mapped_and_bad_ones_quarantined
             "value is not in the Confluent wire format (magic byte 0, 4-byte schema id)",
         ),
     }
-    assert result.totals.records_read == 9
+    assert result.totals.records_read == 10
     delivered = sorted((r.topic, r.offset) for r in read(spark, config, tables.DELIVERIES))
-    assert delivered == [(AVRO_TOPIC, n) for n in range(8)] + [(ENVELOPE_TOPIC, 0)]
+    assert delivered == [(AVRO_TOPIC, n) for n in range(9)] + [(ENVELOPE_TOPIC, 0)]
 
 
 def test_an_avro_mapping_without_a_reachable_registry_fails_before_reading(

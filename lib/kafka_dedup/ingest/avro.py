@@ -23,6 +23,7 @@ HEADER_BYTES = 5
 SCHEMA_ID = "_schema_id"  # the record's writer schema id, null when not in the wire format
 # PERMISSIVE: a body that does not decode gives a row of nulls instead of failing the batch
 AVRO_OPTIONS = {"mode": "PERMISSIVE"}
+MESSAGE_CHARS = 200  # of a JVM error quoted in a quarantine detail
 NOT_WIRE_FORMAT = "value is not in the Confluent wire format (magic byte 0, 4-byte schema id)"
 
 
@@ -130,7 +131,9 @@ def spark_validator(spark: SparkSession) -> Callable[[str], str]:
         except Exception as exc:  # a Py4JJavaError: report the Java message only
             java = getattr(exc, "java_exception", None)
             message = java.getMessage() if java is not None else str(exc)
-            return f"Spark cannot read it as Avro ({str(message).splitlines()[0]})"
+            # one line, without the schema Spark appends after ': {'
+            words = " ".join(str(message or type(exc).__name__).split()).split(": {")[0]
+            return f"Spark cannot read it as Avro ({words[:MESSAGE_CHARS]})"
         return ""
 
     return validate
