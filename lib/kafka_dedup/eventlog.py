@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from kafka_dedup import conflicts, domain, tables
 
 MIN_LONG = -(2**63)
+BROADCAST_KEYS = 1_000_000  # batch keys few enough to ship to every task of a join
 
 
 @dataclass(frozen=True)
@@ -115,31 +116,50 @@ def merge_events(events: DeltaTable, events_df: DataFrame, event_dates: list[dat
     return conflicts.retrying(merge, f"MERGE into {tables.EVENTS}")
 
 
-def filter_newer(latest_df: DataFrame, state_df: DataFrame) -> DataFrame:
+def filter_newer(latest_df: DataFrame, state_df: DataFrame, broadcast: bool = False) -> DataFrame:
     """The candidates that would change entity_state: a new key or a strictly newer version.
 
     Filtering before the MERGE keeps a replayed batch from touching the table at all: Delta
-    rewrites every file holding a matched key even when the update condition is false."""
-    current_df = state_df.select("key", "sequence", "event_time")
+    rewrites every file holding a matched key even when the update condition is false.
+    The state rows are first narrowed to the batch's keys by a semi-join, so only the
+    batch's rows are joined, not the table's; `broadcast` ships the batch's keys to every
+    scan task (no shuffle of the table) and suits batches of up to BROADCAST_KEYS keys."""
+    keys_df = latest_df.select("key")
+    current_df = (
+        state_df.select("key", "sequence", "event_time")
+        .join(F.broadcast(keys_df) if broadcast else keys_df, "key", "left_semi")
+        .alias("t")
+    )
     is_new_key = F.col("t.key").isNull()
     return (
         latest_df.alias("s")
-        .join(current_df.alias("t"), F.col("s.key") == F.col("t.key"), how="left")
+        .join(
+            F.broadcast(current_df) if broadcast else current_df,
+            F.col("s.key") == F.col("t.key"),
+            how="left",
+        )
         .where(is_new_key | is_newer_version())
         .select("s.*")
     )
 
 
 def merge_entity_state(state: DeltaTable, latest_df: DataFrame) -> int:
-    """Move each key to a strictly newer version; never back, and a replay commits nothing."""
+    """Move each key to a strictly newer version; never back, and a replay commits nothing.
+
+    A batch of at most BROADCAST_KEYS keys is joined to the table by broadcast, in the filter
+    and as the MERGE's source: each task scans its part of the table against the batch, and
+    the table is never shuffled, so the cost follows the table's scan, not a sort of it."""
+    latest_df = latest_df.localCheckpoint(eager=True)
+    broadcast = latest_df.count() <= BROADCAST_KEYS
 
     def merge() -> int:
-        newer_df = filter_newer(latest_df, state.toDF()).localCheckpoint(eager=True)
+        newer_df = filter_newer(latest_df, state.toDF(), broadcast).localCheckpoint(eager=True)
         if newer_df.isEmpty():
             return 0
+        source_df = F.broadcast(newer_df) if broadcast else newer_df
         metrics_df = (
             state.alias("t")
-            .merge(newer_df.alias("s"), "t.key = s.key")
+            .merge(source_df.alias("s"), "t.key = s.key")
             .whenMatchedUpdateAll(condition=is_newer_version())
             .whenNotMatchedInsertAll()
             .execute()

@@ -89,3 +89,20 @@ def test_merges_are_idempotent_and_never_go_back(spark: SparkSession, tmp_path: 
     ]
     rows = [(r.key, r.event_id, r.sequence) for r in lake.read(tables.ENTITY_STATE).collect()]
     assert rows == [("k1", "b", 3)]
+
+
+def test_filter_newer_keeps_new_keys_and_newer_versions_with_or_without_broadcast(
+    spark: SparkSession,
+) -> None:
+    schema = "key string, sequence long, event_time timestamp"
+    later = T0 + dt.timedelta(seconds=1)
+    state_df = spark.createDataFrame(
+        [("k1", 3, T0), ("k2", 1, T0), ("k4", 7, T0), ("k5", None, T0)], schema
+    )
+    latest_df = spark.createDataFrame(
+        [("k1", 2, later), ("k2", 5, T0), ("k3", 1, T0), ("k4", 7, later), ("k5", None, T0)],
+        schema,
+    )
+    for broadcast in (True, False):
+        kept = eventlog.filter_newer(latest_df, state_df, broadcast).collect()
+        assert sorted((r.key, r.sequence) for r in kept) == [("k2", 5), ("k3", 1), ("k4", 7)]
