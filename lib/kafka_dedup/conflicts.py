@@ -60,25 +60,39 @@ def retrying(
     attempts: int = ATTEMPTS,
     first_backoff_s: float = FIRST_BACKOFF_S,
     sleep: Callable[[float], None] = time.sleep,
+    *,
+    jitter: bool = True,
+    on_conflict: Callable[[str], None] | None = None,
+    give_up: Callable[[int, str], Exception] | None = None,
 ) -> T:
-    """Run `write`; on a Delta conflict wait (doubling, with jitter) and run it again.
+    """Run `write`; on a Delta conflict wait (doubling from first_backoff_s, with up to 50%
+    jitter unless jitter=False) and run it again. Anything else is raised at once.
 
-    After `attempts` conflicts in a row raise ConflictError naming `what` and the fix."""
+    Each conflict's name goes to on_conflict. After `attempts` conflicts in a row, raise
+    give_up(attempts, last conflict's name), by default a ConflictError naming `what`."""
     for attempt in range(1, attempts + 1):
         try:
             return write()
         except Exception as exc:
             if not is_conflict(exc):
                 raise
+            name = conflict_name(exc)
+            if on_conflict is not None:
+                on_conflict(name)
             if attempt == attempts:
+                if give_up is not None:
+                    raise give_up(attempts, name) from None
                 raise ConflictError(
                     f"{what}: still conflicting with another writer after {attempts} attempts "
-                    f"({conflict_name(exc)}); run it again once the other job's commit is done"
+                    f"({name}); run it again once the other job's commit is done"
                 ) from exc
-            wait = first_backoff_s * 2 ** (attempt - 1) * (1 + random.random() / 2)
+            wait = first_backoff_s * 2 ** (attempt - 1)
+            if jitter:
+                wait *= 1 + random.random() / 2
             logger.info(
-                f"{what}: {conflict_name(exc)} with another writer, attempt {attempt + 1} of "
-                f"{attempts} in {wait:.1f} s"
+                f"{what}: {name} with another writer, attempt {attempt + 1} of {attempts} in "
+                f"{wait:.1f} s",
+                extra={"conflict": name},
             )
             sleep(wait)
     raise AssertionError("unreachable")
