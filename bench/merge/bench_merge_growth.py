@@ -11,6 +11,9 @@ Variants, in the same run: `dv` (deletion vectors on entity_state: its MERGE mar
 rows instead of rewriting their files) and `rewrite` (the tables as `Warehouse.ensure` creates
 them: Delta rewrites every file the entity_state MERGE touches). Reported: the median seconds per batch of
 each MERGE at each size, and the ratio of the biggest size to the smallest (target <= 1.5).
+An unrecorded round on `--warmup-rows` rows runs first: in one JVM the first tables merged
+into ran up to 3x slower (the `events` MERGE of the first variant at 1M rows), which made
+the first variant's smallest size look slow and its growth look small.
 Writes bench/merge/results.json and results.md (date, commit, machine, load average).
 """
 
@@ -141,6 +144,8 @@ def main() -> int:
     parser.add_argument("--batches", type=int, default=5, help="measured batches per size")
     parser.add_argument("--batch-keys", type=int, default=20_000, help="rows per batch")
     parser.add_argument("--days", type=int, default=30, help="days the generated events span")
+    parser.add_argument("--warmup-rows", type=int, default=1_000_000,
+                        help="rows of an unrecorded first round (0: none)")  # fmt: skip
     parser.add_argument("--variants", default="dv,rewrite", help=f"of {', '.join(VARIANTS)}")
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
@@ -153,6 +158,13 @@ def main() -> int:
     spark = session(work)
     results: dict[str, Any] = {}
     try:
+        if args.warmup_rows:  # unrecorded: the first tables a JVM merges into run slower
+            print(f"JVM warm-up on {args.warmup_rows:,} rows ...", flush=True)
+            lake = Warehouse(str(work / "warmup"), "bench_warmup", spark)
+            lake.ensure(tables.EVENTS, tables.ENTITY_STATE)
+            generate(spark, lake, args.warmup_rows, args.days, today)
+            run_batches(spark, lake, args.warmup_rows, args, today)
+            shutil.rmtree(work / "warmup", ignore_errors=True)
         for variant in variants:
             for rows in sizes:
                 lake = Warehouse(str(work / f"{variant}-{rows}"), f"bench_{variant}_{rows}", spark)
@@ -196,6 +208,7 @@ def main() -> int:
         "sizes": sizes,
         "batches": args.batches,
         "batch_keys": args.batch_keys,
+        "warmup_rows": args.warmup_rows,
         "days": args.days,
         "target_growth": TARGET_RATIO,
         "variants": results,
@@ -224,7 +237,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Batches of {report['batch_keys']:,} random keys, event dates over the last two days; "
         f"tables generated over {report['days']} days. Median of {report['batches']} batches "
-        "after one warm-up batch, seconds per MERGE:",
+        f"after one warm-up batch, seconds per MERGE, after an unrecorded round on "
+        f"{report.get('warmup_rows', 0):,} rows:",
         "",
         "| variant | MERGE | "
         + " | ".join(f"{s:,} rows" for s in sizes)
