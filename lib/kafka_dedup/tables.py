@@ -194,6 +194,12 @@ STATS_COLUMNS: dict[str, list[str]] = {
     ],
     EVENTS: ["key", "event_id", "event_type", "event_time", "sequence", "offset"],
 }
+# Table properties set at creation, and added to an existing table on its next `ensure`.
+# entity_state takes deletion vectors: its MERGE updates keys spread over every file, and
+# without them Delta rewrites each touched file whole, so a batch costs as much as the table.
+PROPERTIES: dict[str, dict[str, str]] = {
+    ENTITY_STATE: {"delta.enableDeletionVectors": "true"},
+}
 ALL_TABLES = (
     DELIVERIES,
     EVENTS,

@@ -82,8 +82,24 @@ class Warehouse:
                 if name in tables.STATS_COLUMNS:
                     stats = ",".join(tables.STATS_COLUMNS[name])
                     builder = builder.property("delta.dataSkippingStatsColumns", stats)
+                for key, value in tables.PROPERTIES.get(name, {}).items():
+                    builder = builder.property(key, value)
                 builder.execute()
+            else:
+                self._upgrade(name, path)
             self.register(name)
+
+    def _upgrade(self, name: str, path: str) -> None:
+        """Add the table properties a table created by an earlier version lacks (once)."""
+        wanted = tables.PROPERTIES.get(name, {})
+        if not wanted:
+            return
+        detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+        current = dict(detail["properties"] or {}) if detail is not None else {}
+        missing = {k: v for k, v in wanted.items() if current.get(k, "").lower() != v}
+        if missing:
+            pairs = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+            self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({pairs})")
 
     def register(self, name: str) -> None:
         """Point `<database>.<name>` at the table's path (external: dropping it keeps the data)."""

@@ -106,3 +106,24 @@ def test_filter_newer_keeps_new_keys_and_newer_versions_with_or_without_broadcas
     for broadcast in (True, False):
         kept = eventlog.filter_newer(latest_df, state_df, broadcast).collect()
         assert sorted((r.key, r.sequence) for r in kept) == [("k2", 5), ("k3", 1), ("k4", 7)]
+
+
+def test_entity_state_gets_deletion_vectors_at_creation_and_on_upgrade(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = Warehouse(str(tmp_path), "merge_dv", spark)
+    lake.ensure(tables.ENTITY_STATE, tables.EVENTS)
+
+    def properties(name: str) -> dict[str, str]:
+        detail = spark.sql(f"DESCRIBE DETAIL delta.`{lake.location(name)}`").first()
+        return dict(detail["properties"])
+
+    assert properties(tables.ENTITY_STATE)["delta.enableDeletionVectors"] == "true"
+    assert "delta.enableDeletionVectors" not in properties(tables.EVENTS)
+    # a table created by a version without the property gets it on the next ensure
+    spark.sql(
+        f"ALTER TABLE delta.`{lake.location(tables.ENTITY_STATE)}` "
+        "SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'false')"
+    )
+    lake.ensure(tables.ENTITY_STATE)
+    assert properties(tables.ENTITY_STATE)["delta.enableDeletionVectors"] == "true"
