@@ -4,7 +4,7 @@ The same seeded stream (10% producer-retry duplicates) goes to three topics: one
 envelope, one in the simulator's legacy shape (id in $.meta.id, epoch-millis time, key in a
 header), and the legacy shape again as Avro in the Confluent wire format (schema in a local
 schema registry this script starts). Each is read with the `deliveries` write alone (Kafka
--> the ingest's parse_batch in a foreachBatch -> Delta append, available-now): the envelope
+-> the ingest's parsed_batch in a foreachBatch -> Delta append, available-now): the envelope
 with no mapping (today's parser), the legacy topic through its mapping, the legacy topic
 again with event_id as a content hash of four fields, and the Avro topic through the same
 mapping with format = "avro" (schema ids collected per batch, records decoded by from_avro).
@@ -118,14 +118,13 @@ def deliveries_write(
     mappings: tuple[TopicMapping, ...],
     schemas: SchemaRegistry | None,
 ) -> tuple[float, int]:
-    """Kafka -> parse_batch -> Delta append, available-now; (seconds, malformed rows)."""
+    """Kafka -> parsed_batch -> Delta append, available-now; (seconds, malformed rows)."""
     target = root / topic
     skew = config.ingest.max_future_skew
 
     def write(batch_df: DataFrame, batch_id: int) -> None:
-        parsed_df = batches.parse_batch(batch_df, skew, mappings, schemas)
-        parsed_df.write.format("delta").mode("append").save(str(target))
-        batch_df.unpersist()
+        with batches.parsed_batch(batch_df, skew, mappings, schemas) as parsed_df:
+            parsed_df.write.format("delta").mode("append").save(str(target))
 
     started = time.monotonic()
     query = (
@@ -237,7 +236,7 @@ def write_results(results: dict) -> None:
         f"{results['warmup_events']}-event warm-up topic first.",
         "",
         f"{results['records_per_topic']} records per topic ({results['unique_events']} unique + 10% "
-        "producer retries), Kafka -> parse_batch (foreachBatch) -> Delta append, available-now:",
+        "producer retries), Kafka -> parsed_batch (foreachBatch) -> Delta append, available-now:",
         "",
         "| variant | events/s | seconds | vs envelope |",
         "| --- | --- | --- | --- |",

@@ -153,6 +153,11 @@ class TopicMapping:
         return self.topic or self.topic_pattern
 
 
+def avro_mappings(mappings: tuple[TopicMapping, ...]) -> list[TopicMapping]:
+    """The mappings that read Avro (and so need kafka.schema_registry_url)."""
+    return [m for m in mappings if m.format == AVRO]
+
+
 def _mappings(value: Any) -> Any:
     if not isinstance(value, (list, tuple)):
         raise InvalidValueError("expected [[ingest.mappings]] tables in a config file", value)

@@ -47,14 +47,8 @@ def _as_variant(schema: WriterSchema) -> Column:
 
 def decoded(schemas: Mapping[int, WriterSchema]) -> Column:
     """The record as a VARIANT, decoded with its writer schema; null for every other record."""
-    usable = [s for s in schemas.values() if s.usable]
-    if not usable:
-        return F.lit(None).cast("variant")
-    ids = F.col(SCHEMA_ID)
-    result = F.when(ids == usable[0].schema_id, _as_variant(usable[0]))
-    for schema in usable[1:]:
-        result = result.when(ids == schema.schema_id, _as_variant(schema))
-    return result
+    usable = {i: s for i, s in schemas.items() if s.usable}
+    return _by_id(usable, _as_variant, F.lit(None).cast("variant"))
 
 
 def _field_is_null(doc: Column, name: str) -> Column:
@@ -78,11 +72,17 @@ def _undecoded(doc: Column, schema: WriterSchema) -> Column:
     return doc.isNull() | combined
 
 
-def _by_id(schemas: Mapping[int, WriterSchema], pick: Callable[[WriterSchema], Column]) -> Column:
-    ids = F.col(SCHEMA_ID)
+def _by_id(
+    schemas: Mapping[int, WriterSchema],
+    pick: Callable[[WriterSchema], Column],
+    none: Column | None = None,
+) -> Column:
+    """pick(schema) for the record's schema id: CASE _schema_id WHEN id THEN ... END, or
+    `none` (a null) when there is no schema."""
     items = list(schemas.values())
     if not items:
-        return F.lit(None)
+        return F.lit(None) if none is None else none
+    ids = F.col(SCHEMA_ID)
     result = F.when(ids == items[0].schema_id, pick(items[0]))
     for schema in items[1:]:
         result = result.when(ids == schema.schema_id, pick(schema))

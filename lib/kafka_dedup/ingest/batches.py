@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame
@@ -12,7 +13,7 @@ from pyspark.sql import functions as F
 from kafka_dedup import domain, eventlog, tables
 from kafka_dedup.config.mapping import TopicMapping
 from kafka_dedup.ingest import offsets, parse
-from kafka_dedup.ingest.schemas import SchemaRegistry, WriterSchema
+from kafka_dedup.ingest.schemas import SchemaRegistry
 from kafka_dedup.warehouse import Warehouse
 
 DELIVERIES_QUERY = "deliveries"
@@ -97,14 +98,11 @@ def write_deliveries_batch(
         query_id = identity.query_id()
         batch_lake = _on_batch_session(lake, batch_df)
         records_df = batch_df.transform(offsets.filter_unwritten, written=written.delivered)
-        try:
-            deliveries_df = parse_batch(records_df, max_future_skew, mappings, registry)
-            deliveries_df = deliveries_df.transform(
+        with parsed_batch(records_df, max_future_skew, mappings, registry) as parsed_df:
+            deliveries_df = parsed_df.transform(
                 parse.with_ingest_columns, batch_id=batch_id, query_id=query_id
             )
             append(deliveries_df, batch_lake, tables.DELIVERIES, merge_schema=True)
-        finally:
-            records_df.unpersist()  # cached by parse_batch for Avro topics
         malformed_df = (
             batch_lake.read(tables.DELIVERIES)
             .where(
@@ -124,25 +122,32 @@ def write_deliveries_batch(
     return write
 
 
-def parse_batch(
+@contextmanager
+def parsed_batch(
     records_df: DataFrame,
     max_future_skew: str,
     mappings: tuple[TopicMapping, ...],
     registry: SchemaRegistry | None,
-) -> DataFrame:
-    """A micro-batch's Kafka records parsed into deliveries rows. With Avro topics the records
-    are cached first (the caller unpersists them after its write), so Kafka is read once for
-    both the batch's schema ids and the parse; their schemas come from the registry."""
-    schemas: dict[int, WriterSchema] = {}
-    if registry is not None:
-        records_df.persist()
+) -> Iterator[DataFrame]:
+    """A micro-batch's Kafka records parsed into deliveries rows, for the block's writes.
+    With Avro topics the records are cached for the block, so Kafka is read once for both
+    the batch's schema ids and the parse; their schemas come from the registry."""
+    if registry is None:
+        yield records_df.transform(
+            parse.parse_deliveries, max_future_skew=max_future_skew, mappings=mappings
+        )
+        return
+    records_df.persist()
+    try:
         schemas = registry.schemas(parse.avro_schema_ids(records_df, mappings))
-    return records_df.transform(
-        parse.parse_deliveries,
-        max_future_skew=max_future_skew,
-        mappings=mappings,
-        schemas=schemas,
-    )
+        yield records_df.transform(
+            parse.parse_deliveries,
+            max_future_skew=max_future_skew,
+            mappings=mappings,
+            schemas=schemas,
+        )
+    finally:
+        records_df.unpersist()
 
 
 def append(rows_df: DataFrame, lake: Warehouse, name: str, merge_schema: bool = False) -> None:

@@ -14,7 +14,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from kafka_dedup import log
 from kafka_dedup.config import Config
-from kafka_dedup.config.mapping import AVRO
+from kafka_dedup.config.mapping import avro_mappings
 from kafka_dedup.errors import UserError
 from kafka_dedup.ingest import offsets, streams
 from kafka_dedup.ingest.batches import BatchLedger
@@ -61,7 +61,7 @@ def check_kafka(config: Config) -> set[str]:
 
 def check_schema_registry(config: Config) -> None:
     """Fail fast when an Avro mapping has no schema registry, or the registry does not answer."""
-    avro_topics = [m.name for m in config.ingest.mappings if m.format == AVRO]
+    avro_topics = [m.name for m in avro_mappings(config.ingest.mappings)]
     if not avro_topics:
         return
     if not config.kafka.schema_registry_url:

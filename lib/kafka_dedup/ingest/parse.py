@@ -10,7 +10,7 @@ from pyspark.sql import types as T
 
 from kafka_dedup import tables
 from kafka_dedup.config import IngestConfig
-from kafka_dedup.config.mapping import AVRO, TopicMapping
+from kafka_dedup.config.mapping import AVRO, TopicMapping, avro_mappings
 
 # The reasons written to deliveries.parse_error and quarantine.reason are the domain's.
 from kafka_dedup.domain import (
@@ -124,7 +124,7 @@ def with_envelope(
         kafka_df = kafka_df.withColumn(ROUTE, _route(mappings))
         base["env"] = F.when(F.col(ROUTE) == 0, base["env"])
         base[mapping_mod.DOC] = _switch([F.lit(None), *(r[mapping_mod.DOC] for r in records)])
-    if any(m.format == AVRO for m in mappings):
+    if avro_mappings(mappings):
         kafka_df = kafka_df.withColumn(avro.SCHEMA_ID, avro.schema_id())
     envelope_error = F.when(env[CORRUPT].isNotNull() | env.isNull(), F.lit(INVALID_JSON))
     each = mappings  # one branch per mapping, after the envelope's

@@ -11,7 +11,7 @@ from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from kafka_dedup import domain, tables
 from kafka_dedup.config import Config
-from kafka_dedup.config.mapping import AVRO
+from kafka_dedup.config.mapping import avro_mappings
 from kafka_dedup.ingest import avro, offsets
 from kafka_dedup.ingest.batches import (
     DELIVERIES_QUERY,
@@ -73,7 +73,7 @@ def dedup_stream(deliveries_df: DataFrame, watermark: str) -> DataFrame:
 
 def schema_registry(config: Config, spark: SparkSession) -> SchemaRegistry | None:
     """The registry the Avro mappings' writer schemas come from; None without Avro topics."""
-    if not any(m.format == AVRO for m in config.ingest.mappings):
+    if not avro_mappings(config.ingest.mappings):
         return None
     return SchemaRegistry(config.kafka.schema_registry_url, avro.spark_validator(spark))
 
