@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyspark
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-from kafka_dedup import paths
+from kafka_dedup import jvm_stderr, paths
 from kafka_dedup.config import Config
 from kafka_dedup.paths import absolute
 from kafka_dedup.warehouse import Warehouse
@@ -21,6 +22,22 @@ DYNAMODB_LOG_STORE = "io.delta.storage.S3DynamoDBLogStore"
 EXPECTED_JVM_WARNINGS = (
     "org.apache.spark.sql.classic.SparkSession",  # "Using an existing Spark session"
     "org.apache.spark.rdd.MapPartitionsRDD",  # "RDD N was locally checkpointed"
+    # "spark.sql.adaptive.enabled is not supported in streaming DataFrames" (each query start)
+    "org.apache.spark.sql.execution.streaming.ResolveWriteToStream",
+    # "Truncated the string representation of a plan" (a wide table's plan, once per JVM)
+    "org.apache.spark.util.SparkStringUtils",
+    "org.apache.spark.sql.catalyst.util.SparkStringUtils",
+    # "A join hint (strategy=broadcast) ... is not part of a join relation": Delta plans the
+    # MERGE's joins from a materialized copy of the source, without the caller's hint
+    "org.apache.spark.sql.catalyst.analysis.HintErrorLogger",
+)
+# Loggers that report, with a JVM stack trace, a failed task, job or streaming query: Spark
+# raises the same failure to kafka-dedup, which reports it in one line. Off unless
+# spark.log_level asks for more than WARN.
+RERAISED_JVM_ERRORS = (
+    "org.apache.spark.executor.Executor",  # "Exception in task ..."
+    "org.apache.spark.scheduler.TaskSetManager",  # "Lost task ...", "aborting job"
+    "org.apache.spark.sql.execution.streaming.MicroBatchExecution",  # "terminated with error"
 )
 VERBOSE_LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO")
 S3_JAR_PREFIXES = ("hadoop-aws-", "bundle-")  # S3A and the AWS SDK bundle it needs
@@ -30,6 +47,8 @@ GATEWAY_ENV = "PYSPARK_GATEWAY_PORT"  # set by spark-submit for its Python drive
 # shuffle partitions (its default is unbounded: each instance sizes its own caches).
 ROCKSDB_MAX_MEMORY_MB = "256"
 LOCAL_DRIVER_MEMORY = "4g"  # local[*]: driver and executors share this heap
+# The driver JVM's logging when kafka-dedup starts it: errors only until spark.log_level applies.
+LOG4J2_CONFIG = Path(__file__).parent / "resources" / "log4j2.properties"
 
 
 def spark_jars(config: Config) -> list[str]:
@@ -38,6 +57,16 @@ def spark_jars(config: Config) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(str(jar.resolve()) for jar in folder.glob("*.jar"))
+
+
+def spark_slf4j_api() -> list[str]:
+    """Spark's own SLF4J API jar, to put ahead of the add-on jars on the driver's class path.
+
+    The AWS SDK bundle carries an unshaded SLF4J 1.x API; first on the class path, it wins,
+    finds no binding, prints six "SLF4J: ..." lines at every start and drops every log line
+    of Spark and Delta, errors included."""
+    home = os.environ.get("SPARK_HOME") or str(Path(pyspark.__file__).parent)
+    return sorted(str(jar) for jar in (Path(home) / "jars").glob("slf4j-api-*.jar"))
 
 
 def is_local(master: str) -> bool:
@@ -61,7 +90,7 @@ def jars_conf(config: Config, master: str) -> dict[str, str]:
     if not jars:
         return {}
     if is_local(master) and not jvm_started():
-        return {"spark.driver.extraClassPath": os.pathsep.join(jars)}
+        return {"spark.driver.extraClassPath": os.pathsep.join(spark_slf4j_api() + jars)}
     if not is_local(master) and not uses_s3(config):
         # each executor copies what spark.jars lists: leave out the S3A jars (~530 MB)
         jars = [jar for jar in jars if not Path(jar).name.startswith(S3_JAR_PREFIXES)]
@@ -111,6 +140,8 @@ def session_conf(config: Config, master: str | None = None) -> dict[str, str]:
     if is_local(master):
         conf["spark.driver.memory"] = LOCAL_DRIVER_MEMORY
     conf["spark.ui.showConsoleProgress"] = "false"
+    if not jvm_started():  # the driver JVM is this process's to start
+        conf["spark.driver.extraJavaOptions"] = f"-Dlog4j2.configurationFile={LOG4J2_CONFIG}"
     conf.update(jars_conf(config, master))
     conf.update(s3_conf(config))
     conf.update(config.spark.conf)
@@ -146,7 +177,11 @@ def build_session(config: Config) -> SparkSession:
     builder = SparkSession.builder.appName(config.spark.app_name).master(master)
     for key, value in session_conf(config, master).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    if jvm_started():
+        spark = builder.getOrCreate()
+    else:
+        with jvm_stderr.filtered():  # the JVM this starts keeps the filtered stderr
+            spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)
     if config.spark.log_level.upper() not in VERBOSE_LOG_LEVELS:
         quiet_expected_warnings(spark)
@@ -155,9 +190,13 @@ def build_session(config: Config) -> SparkSession:
 
 
 def quiet_expected_warnings(spark: SparkSession) -> None:
-    """Raise the log4j level of the loggers of EXPECTED_JVM_WARNINGS to ERROR."""
+    """Raise the log4j level of the loggers of EXPECTED_JVM_WARNINGS to ERROR, and turn off
+    those of RERAISED_JVM_ERRORS."""
     jvm = spark._jvm
     assert jvm is not None  # a classic (not Connect) session
-    error = jvm.org.apache.logging.log4j.Level.ERROR
+    level = jvm.org.apache.logging.log4j.Level
+    configurator = jvm.org.apache.logging.log4j.core.config.Configurator
     for name in EXPECTED_JVM_WARNINGS:
-        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(name, error)
+        configurator.setLevel(name, level.ERROR)
+    for name in RERAISED_JVM_ERRORS:
+        configurator.setLevel(name, level.OFF)

@@ -31,7 +31,25 @@ def config(jars_dir: Path, **storage: str) -> config_mod.Config:
 
 def test_local_mode_puts_the_jars_on_the_driver_class_path_without_copying(jars_dir: Path) -> None:
     conf = session_mod.jars_conf(config(jars_dir), "local[2]")
-    assert conf == {"spark.driver.extraClassPath": ":".join(str(jars_dir / j) for j in JARS)}
+    slf4j = session_mod.spark_slf4j_api()
+    class_path = [*slf4j, *(str(jars_dir / j) for j in JARS)]
+    assert conf == {"spark.driver.extraClassPath": ":".join(class_path)}
+
+
+def test_spark_slf4j_api_comes_before_the_aws_bundle_and_its_slf4j_1() -> None:
+    """Spark's SLF4J 2 API first: the bundle's SLF4J 1 API would find no binding."""
+    slf4j = session_mod.spark_slf4j_api()
+    assert [Path(jar).name.rsplit("-", 1)[0] for jar in slf4j] == ["slf4j-api"]
+    assert Path(slf4j[0]).is_file()
+
+
+def test_the_driver_jvm_this_process_starts_logs_through_the_project_log4j2_file(
+    jars_dir: Path,
+) -> None:
+    conf = session_mod.session_conf(config(jars_dir), "local[2]")
+    option = f"-Dlog4j2.configurationFile={session_mod.LOG4J2_CONFIG}"
+    assert conf["spark.driver.extraJavaOptions"] == option
+    assert "rootLogger.level = warn" in session_mod.LOG4J2_CONFIG.read_text()
 
 
 def test_a_cluster_gets_spark_jars_and_the_s3a_jars_only_when_s3_is_used(jars_dir: Path) -> None:

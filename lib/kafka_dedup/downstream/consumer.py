@@ -141,6 +141,7 @@ def _consumer(options: Options) -> Consumer:
         "enable.partition.eof": True,
         "session.timeout.ms": 10000,
         "group.instance.id": options.instance_id or f"{options.group}-1",
+        "log_level": 3,  # librdkafka errors only, not the warnings of retries it recovers from
     }
     return Consumer(config)
 

@@ -22,6 +22,10 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "linger.ms": 5,
     "compression.type": "lz4",
+    # librdkafka errors only: its warnings are retries it recovers from by itself (such as
+    # "Coordinator load in progress" right after a broker starts); a record the broker did
+    # not take is still reported, by DeliveryError on flush.
+    "log_level": 3,
 }
 
 
