@@ -21,12 +21,14 @@ REGISTRY_APP := $(REGISTRY_DIR)/quarkus-app/quarkus-run.jar
 # property of that same profile overrides (and an XML element cannot be named %prod...).
 MVN_REGISTRY := mvn -B -q -Dstyle.color=never -s infra/registry/settings.xml -f infra/registry/pom.xml \
 	'-D%prod.quarkus.package.type=fast-jar'
+# Maven's own output (download lines, colour codes) goes to a log, printed only if it fails.
+QUIETLY := bash -c 'log=$$(mktemp); "$$@" >"$$log" 2>&1 || { status=$$?; cat "$$log"; rm -f "$$log"; exit $$status; }; rm -f "$$log"' quietly
 BROKER_PORT ?= 9092
 BROKER_DIR ?= data/broker
 CLUSTER_PORT ?= 7077
 CLUSTER_DIR ?= data/cluster
 
-.PHONY: help setup jars registry test lint format demo broker-up broker-down clean aws-package bench-ingest bench-merge bench-steady bench-mapping bench-reconcile bench-forensics chaos postgres-bin cluster-up cluster-down cluster-test
+.PHONY: help setup jars registry test lint format demo broker-up broker-down clean aws-package bench-ingest bench-merge bench-steady bench-mapping bench-reconcile bench-forensics bench-readme chaos postgres-bin cluster-up cluster-down cluster-test
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -45,8 +47,9 @@ jars: $(JARS_STAMP) ## resolve the JVM jars (Spark add-ons, Kafka broker) throug
 $(JARS_STAMP): infra/jvm/pom.xml infra/jvm/settings.xml
 	@command -v mvn >/dev/null || { echo "mvn not found: install Maven (apt-get install maven)"; exit 1; }
 	rm -rf $(JARS_DIR)/spark $(JARS_DIR)/broker
-	$(MVN) -P spark package
-	$(MVN) -P broker package
+	@echo "mvn: the Spark add-on jars and the Kafka broker (infra/jvm/pom.xml; its log shows on failure)"
+	@$(QUIETLY) $(MVN) -P spark package
+	@$(QUIETLY) $(MVN) -P broker package
 	@touch $@
 
 registry: $(REGISTRY_APP) ## build the local schema registry (Apicurio, Confluent-compatible API) through Maven
@@ -54,7 +57,8 @@ registry: $(REGISTRY_APP) ## build the local schema registry (Apicurio, Confluen
 $(REGISTRY_APP): infra/registry/pom.xml infra/registry/settings.xml
 	@command -v mvn >/dev/null || { echo "mvn not found: install Maven (apt-get install maven)"; exit 1; }
 	rm -rf $(REGISTRY_DIR)
-	$(MVN_REGISTRY) package
+	@echo "mvn: the local schema registry (infra/registry/pom.xml; its log shows on failure)"
+	@$(QUIETLY) $(MVN_REGISTRY) package
 
 demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstream, reconcile
 	$(BIN)/python -m kafka_dedup.demo
@@ -62,25 +66,35 @@ demo: setup ## the main job on embedded defaults: duplicates in, dedup, downstre
 bench-ingest: setup registry ## benchmark: 1M events, plain append vs full pipeline (same-run ratio), then bench-mapping
 	$(BIN)/python bench/ingest/bench_ingest.py
 	$(BIN)/python bench/ingest/bench_mapping.py
+	$(BIN)/python bench/readme.py
 
 bench-merge: setup ## benchmark: MERGE cost per batch against 1M and 10M-row tables (deletion vectors vs rewrite)
 	$(BIN)/python bench/merge/bench_merge_growth.py
+	$(BIN)/python bench/readme.py
 
 bench-mapping: setup registry ## benchmark: the deliveries write of an envelope topic vs mapped JSON and Avro topics
 	$(BIN)/python bench/ingest/bench_mapping.py
+	$(BIN)/python bench/readme.py
 
 STEADY_DURATION ?= 10 minutes
 bench-steady: setup ## benchmark: 5,000 records/s into interval-trigger ingest, latency and memory
 	$(BIN)/python bench/steady/bench_steady.py --duration '$(STEADY_DURATION)'
+	$(BIN)/python bench/readme.py
 
 bench-reconcile: setup ## benchmark: reconcile 10M events vs 10M side effects (Spark vs DuckDB)
 	$(BIN)/python bench/reconcile/bench_reconcile.py
+	$(BIN)/python bench/readme.py
 
 bench-forensics: setup ## benchmark: cold forensics summary/trace on 1M deliveries, DuckDB vs Spark
 	$(BIN)/python bench/forensics/bench_forensics.py
+	$(BIN)/python bench/readme.py
+
+bench-readme: setup ## paste every bench's results file into README's Measured section
+	$(BIN)/python bench/readme.py
 
 chaos: setup ## fault injection: 20 ingest SIGKILLs, 3 broker SIGKILLs, exact table check (long; short version in make test)
 	$(BIN)/python bench/chaos/run_chaos.py
+	$(BIN)/python bench/readme.py
 
 # The downstream tests start a throwaway PostgreSQL server: install Debian's package once.
 postgres-bin: ## install PostgreSQL server binaries (Debian package) when they are missing

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -327,6 +328,34 @@ def batch_lines(stderr: Path) -> list[dict[str, Any]]:
     return found
 
 
+BATCH_SECONDS = re.compile(r"([0-9]+(?:\.[0-9]+)?) s$")
+BATCH_ROWS = re.compile(r"batch \d+: (?:read|in) (\d+)")
+
+
+def batch_figures(batches: list[dict[str, Any]], query: str) -> dict[str, Any]:
+    """Per-batch seconds and rows of one query, from its batch log lines."""
+    seconds_list, rows_list = [], []
+    for body in batches:
+        message = body.get("message", "")
+        if not message.lstrip("[ ").startswith(query):
+            continue
+        took, rows = BATCH_SECONDS.search(message), BATCH_ROWS.search(message)
+        if took and rows:
+            seconds_list.append(float(took[1]))
+            rows_list.append(int(rows[1]))
+    if not seconds_list:
+        return {"batches": 0}
+    ordered = sorted(seconds_list)
+    return {
+        "batches": len(ordered),
+        "seconds_p50": ordered[len(ordered) // 2],
+        "seconds_max": ordered[-1],
+        "seconds_total": round(sum(ordered), 1),
+        "rows_p50": sorted(rows_list)[len(rows_list) // 2],
+        "rows_max": max(rows_list),
+    }
+
+
 # ---------------------------------------------------------------- run
 
 
@@ -561,6 +590,7 @@ def analyze(root: Path, raw: dict[str, Any], out: Path) -> None:
             q: sum(1 for b in batches if b.get("message", "").lstrip("[ ").startswith(q))
             for q in ("deliveries", "events")
         },
+        "batch_figures": {q: batch_figures(batches, q) for q in ("deliveries", "events")},
         "latency_rows": len(ordered),
         "latency_rows_never_visible": missing,
         "latency_s": {
@@ -655,6 +685,17 @@ def write_results(results: dict[str, Any], out: Path) -> None:
         f"| RocksDB pinned blocks min / max / last | {min(pinned)} / {max(pinned)} / "
         f"{pinned[-1]} MB |",
         f"| state store lines (events batches that ran) | {len(results['state_store'])} |",
+        "",
+        "Micro-batches as ingest logged them (a row waits for its deliveries batch, then for "
+        "the events batch that reads it):",
+        "",
+        "| query | batches | seconds p50 / max / total | rows in p50 / max |",
+        "| --- | ---: | --- | --- |",
+        *(
+            f"| {query} | {b['batches']} | {b.get('seconds_p50')} / {b.get('seconds_max')} / "
+            f"{b.get('seconds_total')} | {b.get('rows_p50')} / {b.get('rows_max')} |"
+            for query, b in results["batch_figures"].items()
+        ),
         "",
         "Latency by minute of sending, and the ingest JVM's largest RSS that minute:",
         "",
