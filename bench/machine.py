@@ -29,10 +29,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+# What benches write: another bench's fresh results in the tree do not change the code run.
+RESULTS = (":(exclude)bench/*/results*", ":(exclude)bench/*/runs/*", ":(exclude)README.md")
+
+
 def commit() -> str:
-    """The checked-out commit, marked when the work tree differs from it."""
+    """The checked-out commit, marked when the code in the work tree differs from it."""
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     )
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], check=False).returncode != 0
-    return head.stdout.strip() + ("+uncommitted" if dirty else "")
+    dirty = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", ".", *RESULTS], check=False
+    ).returncode
+    return head.stdout.strip() + ("+uncommitted" if dirty != 0 else "")
