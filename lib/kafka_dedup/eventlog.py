@@ -146,9 +146,12 @@ def filter_newer(latest_df: DataFrame, state_df: DataFrame, broadcast: bool = Fa
 def merge_entity_state(state: DeltaTable, latest_df: DataFrame) -> int:
     """Move each key to a strictly newer version; never back, and a replay commits nothing.
 
-    A batch of at most BROADCAST_KEYS keys is joined to the table by broadcast, in the filter
-    and as the MERGE's source: each task scans its part of the table against the batch, and
-    the table is never shuffled, so the cost follows the table's scan, not a sort of it."""
+    A batch of at most BROADCAST_KEYS keys is joined to the table by broadcast in the version
+    filter: each task scans its part of the table against the batch, with no shuffle of the
+    table. The hint on the MERGE's source only holds with Delta's source materialization off
+    (spark.databricks.delta.merge.materializeSource=none): by default Delta copies the source
+    before planning its joins and drops the hint ("not part of a join relation"), so Delta's
+    own joins are planned by size."""
     latest_df = latest_df.localCheckpoint(eager=True)
     broadcast = latest_df.count() <= BROADCAST_KEYS
 
