@@ -332,13 +332,16 @@ BATCH_SECONDS = re.compile(r"([0-9]+(?:\.[0-9]+)?) s$")
 BATCH_ROWS = re.compile(r"batch \d+: (?:read|in) (\d+)")
 
 
+def query_messages(batches: list[dict[str, Any]], query: str) -> list[str]:
+    """The batch log messages of one query ("[    events] batch 3: ...")."""
+    messages = (body.get("message", "") for body in batches)
+    return [message for message in messages if message.lstrip("[ ").startswith(query)]
+
+
 def batch_figures(batches: list[dict[str, Any]], query: str) -> dict[str, Any]:
     """Per-batch seconds and rows of one query, from its batch log lines."""
     seconds_list, rows_list = [], []
-    for body in batches:
-        message = body.get("message", "")
-        if not message.lstrip("[ ").startswith(query):
-            continue
+    for message in query_messages(batches, query):
         took, rows = BATCH_SECONDS.search(message), BATCH_ROWS.search(message)
         if took and rows:
             seconds_list.append(float(took[1]))
@@ -586,10 +589,7 @@ def analyze(root: Path, raw: dict[str, Any], out: Path) -> None:
         "drained": raw["drained"],
         "drain_seconds": raw["drain_seconds"],
         "ingest_exit_code": raw["ingest_exit_code"],
-        "batches": {
-            q: sum(1 for b in batches if b.get("message", "").lstrip("[ ").startswith(q))
-            for q in ("deliveries", "events")
-        },
+        "batches": {q: len(query_messages(batches, q)) for q in ("deliveries", "events")},
         "batch_figures": {q: batch_figures(batches, q) for q in ("deliveries", "events")},
         "latency_rows": len(ordered),
         "latency_rows_never_visible": missing,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import pyspark
@@ -47,7 +48,7 @@ GATEWAY_ENV = "PYSPARK_GATEWAY_PORT"  # set by spark-submit for its Python drive
 # shuffle partitions (its default is unbounded: each instance sizes its own caches).
 ROCKSDB_MAX_MEMORY_MB = "256"
 LOCAL_DRIVER_MEMORY = "4g"  # local[*]: driver and executors share this heap
-# The driver JVM's logging when kafka-dedup starts it: errors only until spark.log_level applies.
+# The driver JVM's logging when kafka-dedup starts it (spark.log_level applies once it is up).
 LOG4J2_CONFIG = Path(__file__).parent / "resources" / "log4j2.properties"
 
 
@@ -177,11 +178,9 @@ def build_session(config: Config) -> SparkSession:
     builder = SparkSession.builder.appName(config.spark.app_name).master(master)
     for key, value in session_conf(config, master).items():
         builder = builder.config(key, value)
-    if jvm_started():
+    # a JVM this starts keeps the filtered stderr
+    with nullcontext() if jvm_started() else jvm_stderr.filtered():
         spark = builder.getOrCreate()
-    else:
-        with jvm_stderr.filtered():  # the JVM this starts keeps the filtered stderr
-            spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)
     if config.spark.log_level.upper() not in VERBOSE_LOG_LEVELS:
         quiet_expected_warnings(spark)

@@ -25,6 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from kafka_dedup.domain import REPLAY
 from kafka_dedup.downstream.store import Charge, ChargeStore, open_store
 from kafka_dedup.errors import UserError
+from kafka_dedup.kafka.producer import LIBRDKAFKA_ERRORS_ONLY
 from kafka_dedup.reconcile.remediation import EVENT_PAYLOAD
 
 REMEDIATION_ID = "remediation_id"  # marks a message of reconcile's remediation topic
@@ -141,7 +142,7 @@ def _consumer(options: Options) -> Consumer:
         "enable.partition.eof": True,
         "session.timeout.ms": 10000,
         "group.instance.id": options.instance_id or f"{options.group}-1",
-        "log_level": 3,  # librdkafka errors only, not the warnings of retries it recovers from
+        "log_level": LIBRDKAFKA_ERRORS_ONLY,
     }
     return Consumer(config)
 

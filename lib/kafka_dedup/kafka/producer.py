@@ -17,15 +17,17 @@ FLUSH_TIMEOUT_S = 60.0
 
 # enable.idempotence makes the broker drop the copy a retry writes after a lost ack;
 # acks=all is required by idempotence and keeps an acknowledged record on every replica.
+# librdkafka's log_level for clients that report failures themselves: errors only, not the
+# warnings of retries it recovers from (such as "Coordinator load in progress" right after a
+# broker starts).
+LIBRDKAFKA_ERRORS_ONLY = 3
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
     "acks": "all",
     "linger.ms": 5,
     "compression.type": "lz4",
-    # librdkafka errors only: its warnings are retries it recovers from by itself (such as
-    # "Coordinator load in progress" right after a broker starts); a record the broker did
-    # not take is still reported, by DeliveryError on flush.
-    "log_level": 3,
+    # a record the broker did not take is still reported, by DeliveryError on flush
+    "log_level": LIBRDKAFKA_ERRORS_ONLY,
 }
 
 
