@@ -81,7 +81,7 @@ bench-steady: setup ## benchmark: 5,000 records/s into interval-trigger ingest, 
 	$(BIN)/python bench/steady/bench_steady.py --duration '$(STEADY_DURATION)'
 	$(BIN)/python bench/readme.py
 
-bench-reconcile: setup ## benchmark: reconcile 10M events vs 10M side effects (Spark vs DuckDB)
+bench-reconcile: setup ## benchmark: reconcile 10M events vs 10M side effects (Spark, DuckDB, embedded bound)
 	$(BIN)/python bench/reconcile/bench_reconcile.py
 	$(BIN)/python bench/readme.py
 

@@ -18,12 +18,15 @@ LOOKBACK = timedelta(days=1)
 LATE_LOOKBACK = timedelta(days=7)
 GRACE = timedelta(hours=1)
 
-SQL = """
+# The tables as plain Parquet: the generated tables have no removed files.
+PARQUET_VIEWS = """
 CREATE VIEW deliveries AS SELECT * FROM read_parquet('{warehouse}/deliveries/*.parquet');
 CREATE VIEW events AS SELECT * FROM read_parquet('{warehouse}/events/*/*.parquet',
                                                  hive_partitioning = true);
-CREATE VIEW charges AS SELECT * FROM read_parquet('{charges}/*.parquet');
+"""
 
+# Valid deliveries of the late_lookback window absent from events.
+UNMERGED = """
 CREATE TABLE unmerged AS
 SELECT d.key, d.event_id, min(d.event_type) AS event_type, min(d.event_time) AS event_time,
        min(d.payload) AS payload, count(*) AS copies
@@ -31,7 +34,10 @@ FROM deliveries d ANTI JOIN events e ON d.key = e.key AND d.event_id = e.event_i
 WHERE d.parse_error IS NULL AND d.event_time >= TIMESTAMPTZ '{late_start}'
   AND d.event_time < TIMESTAMPTZ '{day_end}'
 GROUP BY d.key, d.event_id;
+"""
 
+# The classification, given views `events`, `unmerged` and `charges`.
+CLASSIFY = """
 CREATE VIEW log AS
 SELECT key, event_id, event_type, event_time, payload FROM events
 UNION ALL SELECT key, event_id, event_type, event_time, payload FROM unmerged;
@@ -72,13 +78,14 @@ GROUP BY ALL;
 """
 
 
-def classify(warehouse: Path, charges: Path, day_start: datetime, threads: int) -> dict[str, int]:
-    """Run the classification; returns the count of findings per class."""
+CLASSES = ("missing", "duplicate", "orphan", "mismatch", "unmerged")
+
+
+def values_of(day_start: datetime) -> dict[str, object]:
+    """The run's parameters as the SQL above names them."""
     day_end = day_start + timedelta(days=1)
     as_of = day_end + timedelta(days=1)
-    values = {
-        "warehouse": warehouse,
-        "charges": charges,
+    return {
         "tolerance": TOLERANCE,
         "day_start": day_start.isoformat(),
         "day_end": day_end.isoformat(),
@@ -89,13 +96,35 @@ def classify(warehouse: Path, charges: Path, day_start: datetime, threads: int) 
         "grace_s": int(GRACE.total_seconds()),
         "as_of": as_of.isoformat(),
     }
+
+
+def connect(threads: int) -> duckdb.DuckDBPyConnection:
     conn = duckdb.connect()
     conn.execute(f"SET threads = {threads}; SET TimeZone = 'UTC';")
-    conn.execute(SQL.format(**values))
+    return conn
+
+
+def view_charges(conn: duckdb.DuckDBPyConnection, charges: Path) -> None:
+    conn.execute(f"CREATE VIEW charges AS SELECT * FROM read_parquet('{charges}/*.parquet')")
+
+
+def counts_of(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """The count of findings per class, from the tables CLASSIFY made."""
     counts = {}
-    for kind in ("missing", "duplicate", "orphan", "mismatch", "unmerged"):
+    for kind in CLASSES:
         row = conn.execute(f"SELECT count(*) FROM {kind}").fetchone()
         counts[kind.upper()] = int(row[0]) if row else 0
+    return counts
+
+
+def classify(warehouse: Path, charges: Path, day_start: datetime, threads: int) -> dict[str, int]:
+    """Run the classification; returns the count of findings per class."""
+    values = values_of(day_start)
+    conn = connect(threads)
+    conn.execute(PARQUET_VIEWS.format(warehouse=warehouse))
+    view_charges(conn, charges)
+    conn.execute((UNMERGED + CLASSIFY).format(**values))
+    counts = counts_of(conn)
     conn.close()
     return counts
 
