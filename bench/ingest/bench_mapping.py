@@ -8,7 +8,9 @@ schema registry this script starts). Each is read with the `deliveries` write al
 with no mapping (today's parser), the legacy topic through its mapping, the legacy topic
 again with event_id as a content hash of four fields, and the Avro topic through the same
 mapping with format = "avro" (schema ids collected per batch, records decoded by from_avro).
-Every variant runs once on a small warm-up topic first (not recorded: the JIT).
+Every variant runs once on a small warm-up topic first (not recorded: the JIT), then
+--rounds times in turn (one run of each variant per round); a run takes a few seconds and
+varies by up to a third, so the figures are each variant's median.
 
 Writes bench/ingest/results-mapping.json and results-mapping.md: date, commit, machine and
 the load average before and after, so a reader can tell a busy machine's figures.
@@ -22,11 +24,13 @@ import io
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -148,6 +152,7 @@ def deliveries_write(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs of each variant")
     args = parser.parse_args()
     assert HASHED != legacy.MAPPING, "the event_id line of legacy.MAPPING changed"
     log.setup()
@@ -188,19 +193,32 @@ def main() -> int:
             "legacy shape as Avro (wire format), field paths + header": ("avro", "avro"),
         }
         schemas = SchemaRegistry(registry_url, avro.spark_validator(spark))
-        figures = {}
-        for name, (shape, kind) in variants.items():
-            for prefix in ("warmup-", ""):
-                topic = prefix + shape
-                toml = {"hash": HASHED, "avro": AVRO_MAPPING}.get(kind, legacy.MAPPING)
-                mappings = () if kind == "none" else _mappings(toml.format(topic=topic))
-                print(f"{name}: {topic} ...", flush=True)
-                seconds, malformed = deliveries_write(
-                    spark, config, root / f"{kind}-{topic}", topic, mappings,
-                    schemas if kind == "avro" else None,
-                )  # fmt: skip
+
+        def run(name: str, topic: str, kind: str, label: str) -> float:
+            toml = {"hash": HASHED, "avro": AVRO_MAPPING}.get(kind, legacy.MAPPING)
+            mappings = () if kind == "none" else _mappings(toml.format(topic=topic))
+            print(f"{name}: {topic} ({label}) ...", flush=True)
+            seconds, malformed = deliveries_write(
+                spark, config, root / f"{kind}-{topic}-{label}", topic, mappings,
+                schemas if kind == "avro" else None,
+            )  # fmt: skip
             assert malformed == 0, f"{name}: {malformed} malformed rows"
-            figures[name] = {"seconds": round(seconds, 1), "events_per_s": round(records / seconds)}
+            return seconds
+
+        for name, (shape, kind) in variants.items():
+            run(name, "warmup-" + shape, kind, "warm-up")
+        runs: dict[str, list[float]] = {name: [] for name in variants}
+        for n in range(1, args.rounds + 1):
+            for name, (shape, kind) in variants.items():
+                runs[name].append(run(name, shape, kind, f"round {n} of {args.rounds}"))
+        figures: dict[str, dict[str, Any]] = {}
+        for name, seconds in runs.items():
+            median = statistics.median(seconds)
+            figures[name] = {
+                "seconds": round(median, 1),
+                "runs_seconds": [round(x, 1) for x in seconds],
+                "events_per_s": round(records / median),
+            }
         envelope_s = figures["envelope, no mapping"]["seconds"]
         results = {
             "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -211,6 +229,7 @@ def main() -> int:
             "records_per_topic": records,
             "unique_events": args.events,
             "warmup_events": WARMUP_EVENTS,
+            "rounds": args.rounds,
             "deliveries_write": figures,
             "relative_to_envelope": {n: round(envelope_s / f["seconds"], 3) for n, f in figures.items()},
         }  # fmt: skip
@@ -233,17 +252,19 @@ def write_results(results: dict) -> None:
         f"{hw['memory_gib']} GiB, Python {hw['python']}, Spark {hw['spark']}, `local[2]`; load "
         f"average (1, 5, 15 min) {results['load_average_before']} before, "
         f"{results['load_average_after']} after; each variant ran once on a "
-        f"{results['warmup_events']}-event warm-up topic first.",
+        f"{results['warmup_events']}-event warm-up topic first, then once in each of "
+        f"{results['rounds']} rounds; figures are each variant's median run.",
         "",
         f"{results['records_per_topic']} records per topic ({results['unique_events']} unique + 10% "
         "producer retries), Kafka -> parsed_batch (foreachBatch) -> Delta append, available-now:",
         "",
-        "| variant | events/s | seconds | vs envelope |",
-        "| --- | --- | --- | --- |",
+        "| variant | events/s | seconds (median) | runs (s) | vs envelope |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for name, figure in results["deliveries_write"].items():
         lines.append(
             f"| {name} | {figure['events_per_s']} | {figure['seconds']} | "
+            f"{', '.join(str(x) for x in figure['runs_seconds'])} | "
             f"{results['relative_to_envelope'][name]} |"
         )
     (HERE / "results-mapping.md").write_text("\n".join(lines) + "\n")

@@ -26,6 +26,7 @@ from pathlib import Path  # noqa: E402
 
 import duckdb  # noqa: E402
 import duckdb_reference as reference  # noqa: E402
+import pyarrow as pa  # noqa: E402
 from deltalake import DeltaTable, write_deltalake  # noqa: E402
 
 from kafka_dedup.domain import MERGED_BY_RECONCILE, first_seen_order_sql  # noqa: E402
@@ -78,6 +79,13 @@ FROM (SELECT 'MISSING' AS kind, event_id, key, NULL AS field FROM missing
 """
 
 
+def arrow(conn: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    """The rows of a query as an Arrow table."""
+    table = conn.execute(sql).to_arrow_table()
+    assert table is not None, sql
+    return table
+
+
 def view_delta(conn: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
     """A view of the table's current version, rows removed by deletion vectors left out."""
     source = parquet_source(DeltaTable(str(path)), f"{name}_deleted")
@@ -90,7 +98,7 @@ def view_delta(conn: duckdb.DuckDBPyConnection, name: str, path: Path) -> None:
 
 def merge_unmerged(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> dict[str, int]:
     """The UNMERGED events into events (insert only) and entity_state (newer versions)."""
-    events_rows = conn.execute("SELECT * FROM unmerged_events").to_arrow_table()
+    events_rows = arrow(conn, "SELECT * FROM unmerged_events")
     if events_rows.num_rows == 0:
         return {"events_inserted": 0, "state_changed": 0}
     dates = conn.execute("SELECT DISTINCT event_date FROM unmerged_events").fetchall()
@@ -110,7 +118,7 @@ def merge_unmerged(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> dict[str
     state = DeltaTable(str(warehouse / "entity_state"))
     changed = (
         state.merge(
-            conn.execute(LATEST_PER_KEY).to_arrow_table(),
+            arrow(conn, LATEST_PER_KEY),
             "t.key = s.key",
             source_alias="s",
             target_alias="t",
@@ -148,7 +156,7 @@ def main() -> None:
     at = step("MERGE of the UNMERGED events into events and entity_state (deltalake)", at)
     conn.execute(reference.CLASSIFY.format(**values))
     at = step("classification", at)
-    findings = conn.execute(FINDINGS.format(day=day.isoformat())).to_arrow_table()
+    findings = arrow(conn, FINDINGS.format(day=day.isoformat()))
     write_deltalake(
         str(warehouse / "reconciliation_findings"),
         findings,
