@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kafka_dedup import config as config_mod
+from kafka_dedup import log
 from kafka_dedup.chaos import driver
 from kafka_dedup.session import build_session
 
@@ -43,6 +44,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=defaults.events)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     args = parser.parse_args()
+    log.setup()  # a line per fault on stderr while the run goes on
     plan = driver.Plan(
         events=args.events,
         seed=args.seed,

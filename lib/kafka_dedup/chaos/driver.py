@@ -8,6 +8,7 @@ version in the test suite.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import subprocess
@@ -31,6 +32,7 @@ CHUNKS_PER_RUN = 10
 CHUNK_PAUSE_S = 3.0
 POLL_S = 0.05
 WATERMARK = "12 hours"  # wider than the stream's 6 h span: the check is about crashes
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,9 @@ def _one_cycle(
     faults.ingest_runs += 1
     started = time.monotonic()
     moved = lambda: in_flight(checkpoints, before)  # noqa: E731
+    broker_too = faults.ingest_runs in _broker_cycles(plan)
     try:
-        if faults.ingest_runs in _broker_cycles(plan):
+        if broker_too:
             _wait(process, log, moved, "before the broker kill")
             restart(rng.uniform(1, 5))
             faults.broker_kills += 1
@@ -170,6 +173,12 @@ def _one_cycle(
     faults.kills_mid_batch += mid_batch
     faults.kills_between_batches += not mid_batch
     faults.kill_times_s.append(round(time.monotonic() - started, 1))
+    where = "mid-batch" if mid_batch else "between batches"
+    broker_note = "; the broker was SIGKILLed and restarted under it" if broker_too else ""
+    logger.info(
+        "ingest run %d of %d SIGKILLed %s after %.1f s%s",
+        faults.ingest_runs, plan.kills, where, faults.kill_times_s[-1], broker_note,
+    )  # fmt: skip
 
 
 def _broker_cycles(plan: Plan) -> set[int]:
@@ -209,11 +218,13 @@ def run(plan: Plan, root: Path, spark: SparkSession) -> dict[str, Any]:
             )
         feed.release()
         feed.join()
+        logger.info("the last run: available-now over everything produced")
         final = start_ingest(target, log, "available-now", "--watermark", WATERMARK)
         if final.wait(timeout=WAIT_S) != 0:
             raise ChaosError(f"the final run exited {final.returncode}; see {log}")
         offsets = end_offsets(target.bootstrap_servers, target.topic)
         warehouse = Warehouse(str(target.warehouse), target.database, spark)
+        logger.info("checking every table against the manifest")
         checked, failures = check_tables(warehouse, stream, feed.coordinates, offsets)
         if feed.error:
             failures.append(f"producer: {feed.error}")
