@@ -58,7 +58,7 @@ def main() -> int:
     )  # fmt: skip
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     code_commit = commit()  # the code that runs, whatever changes while it runs
-    load_before = os.getloadavg()
+    load_before = [round(x, 2) for x in os.getloadavg()]
     spark = build_session(config)
     try:
         with tempfile.TemporaryDirectory(prefix="kafka-dedup-chaos-") as root:
@@ -69,7 +69,10 @@ def main() -> int:
         "when": when,
         "commit": code_commit,
         "machine": machine(),
-        "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
+        "load_average_1_5_15": {
+            "before": load_before,
+            "after": [round(x, 2) for x in os.getloadavg()],
+        },
         **report,
     }
     lines = table(report)

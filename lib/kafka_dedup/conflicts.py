@@ -3,8 +3,9 @@
 Two writers of one table (the streaming ingest and the nightly reconcile, or `maintain`)
 can commit at the same moment; Delta then fails the second commit with one of its
 concurrent-modification exceptions. Every write retried here is idempotent (an insert-only
-MERGE, a MERGE to strictly newer versions, a compaction), so running it again against the
-new snapshot is always right. Anything else is raised at once.
+MERGE, a MERGE to strictly newer versions, a compaction, the replacement of one reconcile
+run's rows), so running it again against the new snapshot is always right. Anything else is
+raised at once.
 """
 
 from __future__ import annotations

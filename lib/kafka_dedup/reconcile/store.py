@@ -1,5 +1,10 @@
 """Reads and writes of `reconciliation_findings` and `reconciliation_runs`: a re-run replaces
-its rows. Every table is reached through the Warehouse."""
+its rows. Every table is reached through the Warehouse.
+
+Runs may overlap (a retry started while the first attempt still runs, a backfill beside the
+nightly run): a replacement that loses a commit race to another run's write to the same
+table is written again, so the latest writer's rows stand, whole, instead of the run failing.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from kafka_dedup import tables
+from kafka_dedup import conflicts, tables
 from kafka_dedup.domain import PENDING, UNMERGED
 from kafka_dedup.warehouse import Warehouse
 
@@ -39,19 +44,29 @@ def read_findings(lake: Warehouse, run_date: date) -> DataFrame | None:
     return lake.read(tables.RECONCILIATION_FINDINGS).where(_date_predicate(run_date))
 
 
+def replace_rows(lake: Warehouse, name: str, rows_df: DataFrame, predicate: str) -> None:
+    """Atomically replace the table's rows matching `predicate` by rows_df's, again after a
+    commit race (rows_df must not read the rows it replaces: checkpoint it first)."""
+
+    def write() -> None:
+        (
+            rows_df.write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", predicate)
+            .option("mergeSchema", "true")  # tables written before a column was added
+            .save(lake.location(name))
+        )
+
+    conflicts.retrying(write, f"replacing the rows of {name} where {predicate}")
+
+
 def replace_findings(
     lake: Warehouse, findings_df: DataFrame, run_date: date, unmerged: bool
 ) -> None:
     """Atomically replace the run date's UNMERGED findings, or all its other findings."""
     kind = "=" if unmerged else "<>"
     predicate = f"{_date_predicate(run_date)} AND finding_type {kind} '{UNMERGED}'"
-    (
-        findings_df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", predicate)
-        .option("mergeSchema", "true")  # tables written before the partial column existed
-        .save(lake.location(tables.RECONCILIATION_FINDINGS))
-    )
+    replace_rows(lake, tables.RECONCILIATION_FINDINGS, findings_df, predicate)
 
 
 def replace_run(lake: Warehouse, run: dict[str, Any]) -> None:
@@ -60,10 +75,4 @@ def replace_run(lake: Warehouse, run: dict[str, Any]) -> None:
     run_df = lake.spark.createDataFrame(
         [tuple(run.get(name) for name in schema.fieldNames())], schema
     )
-    (
-        run_df.write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", _date_predicate(run["run_date"]))
-        .option("mergeSchema", "true")
-        .save(lake.location(tables.RECONCILIATION_RUNS))
-    )
+    replace_rows(lake, tables.RECONCILIATION_RUNS, run_df, _date_predicate(run["run_date"]))
