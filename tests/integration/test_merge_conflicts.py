@@ -9,18 +9,16 @@ reconcile and the streaming ingest write `events` at the same moment.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable as RustDeltaTable
 from pyspark.sql import SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from kafka_dedup import eventlog, tables
 from kafka_dedup.warehouse import Warehouse
+from tests.integration.delta_race import append_once
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 25)
@@ -45,24 +43,6 @@ def event_row(n: int) -> dict:
         "merged_by": "ingest",
     }
     return {f.name: values.get(f.name) for f in tables.EVENTS_SCHEMA.fields}
-
-
-def append_once(path: str, marker: str, row: dict) -> T.UserDefinedFunction:
-    """An identity UDF whose first call anywhere commits `row` to the table with delta-rs."""
-
-    def identity(key: str) -> str:
-        try:
-            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return key
-        import pyarrow as pa
-        from deltalake import DeltaTable, write_deltalake
-
-        schema = DeltaTable(path).schema().to_arrow()
-        write_deltalake(path, pa.Table.from_pylist([row], schema=pa.schema(schema)), mode="append")
-        return key
-
-    return F.udf(identity, T.StringType())
 
 
 def test_an_insert_merge_that_loses_a_commit_race_is_run_again(

@@ -10,7 +10,6 @@ first attempt still runs, or a backfill finishes beside the nightly run.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,12 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable as RustDeltaTable
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from kafka_dedup import tables
 from kafka_dedup.domain import MISSING
 from kafka_dedup.reconcile import store
 from kafka_dedup.warehouse import Warehouse
+from tests.integration.delta_race import append_once
 
 pytestmark = pytest.mark.integration
 DAY = date(2026, 11, 25)
@@ -56,21 +54,7 @@ def racing(
 ) -> DataFrame:
     """rows_df, whose first evaluation anywhere (of `column`) commits `other` to the table at
     `path` with delta-rs."""
-
-    def identity(value: str) -> str:
-        try:
-            os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            return value
-        import pyarrow as pa
-        from deltalake import DeltaTable, write_deltalake
-
-        schema = pa.schema(DeltaTable(path).schema().to_arrow())
-        write_deltalake(path, pa.Table.from_pylist([other], schema=schema), mode="append")
-        return value
-
-    udf = F.udf(identity, T.StringType())
-    return rows_df.withColumn(column, udf(column))
+    return rows_df.withColumn(column, append_once(path, marker, other)(column))
 
 
 def history(path: str) -> list[str]:
