@@ -27,12 +27,13 @@ from pathlib import Path  # noqa: E402
 import duckdb  # noqa: E402
 import duckdb_reference as reference  # noqa: E402
 import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 from deltalake import DeltaTable, write_deltalake  # noqa: E402
 
 from kafka_dedup.domain import MERGED_BY_RECONCILE, first_seen_order_sql  # noqa: E402
 from kafka_dedup.forensics.parquet_source import parquet_source  # noqa: E402
 
-MIN_LONG = -(2**63)
+MIN_LONG = -(2**63)  # eventlog.MIN_LONG; not imported: eventlog would load pyspark
 
 # The first-seen copy of each UNMERGED event, shaped as an `events` row.
 UNMERGED_EVENTS = f"""
@@ -81,7 +82,7 @@ FROM (SELECT 'MISSING' AS kind, event_id, key, NULL AS field FROM missing
 
 def arrow(conn: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
     """The rows of a query as an Arrow table."""
-    table = conn.execute(sql).to_arrow_table()
+    table = conn.sql(sql).to_arrow_table()
     assert table is not None, sql
     return table
 
@@ -101,8 +102,8 @@ def merge_unmerged(conn: duckdb.DuckDBPyConnection, warehouse: Path) -> dict[str
     events_rows = arrow(conn, "SELECT * FROM unmerged_events")
     if events_rows.num_rows == 0:
         return {"events_inserted": 0, "state_changed": 0}
-    dates = conn.execute("SELECT DISTINCT event_date FROM unmerged_events").fetchall()
-    listed = ", ".join(f"DATE '{d.isoformat()}'" for (d,) in dates)
+    dates = pc.unique(events_rows.column("event_date")).to_pylist()
+    listed = ", ".join(f"DATE '{d.isoformat()}'" for d in dates)
     events = DeltaTable(str(warehouse / "events"))
     inserted = (
         events.merge(

@@ -8,7 +8,6 @@ version in the test suite.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from kafka_dedup import log
 from kafka_dedup.chaos.check import check_tables
 from kafka_dedup.chaos.process import IngestTarget, in_flight, kill_group, planned, start_ingest
 from kafka_dedup.kafka import admin, broker, publish, simulator
@@ -32,7 +32,7 @@ CHUNKS_PER_RUN = 10
 CHUNK_PAUSE_S = 3.0
 POLL_S = 0.05
 WATERMARK = "12 hours"  # wider than the stream's 6 h span: the check is about crashes
-logger = logging.getLogger(__name__)
+logger = log.get(__name__)
 
 
 @dataclass(frozen=True)

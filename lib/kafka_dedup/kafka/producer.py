@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -12,11 +11,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from kafka_dedup import log
 from kafka_dedup.errors import UserError
 
 FLUSH_TIMEOUT_S = 60.0
 
-logger = logging.getLogger(__name__)
+logger = log.get(__name__)
 
 # librdkafka's log_level for clients that report failures themselves: errors only, not the
 # warnings of retries it recovers from (such as "Coordinator load in progress" right after a
