@@ -6,9 +6,10 @@ Without a Spark session it still answers locations (the DuckDB engine needs only
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
-from kafka_dedup import tables
+from kafka_dedup import conflicts, tables
 from kafka_dedup.paths import absolute
 
 if TYPE_CHECKING:
@@ -65,29 +66,34 @@ class Warehouse:
         return reader.load(self.location(name))
 
     def ensure(self, *names: str) -> None:
-        """Create each table at its location if missing and register it, before any write."""
+        """Create each table at its location if missing and register it, before any write.
+
+        Two jobs starting on a fresh warehouse at once (an ingest beside a reconcile, a retry
+        beside the first attempt) both find a table missing and both create it; the loser's
+        commit fails with ProtocolChangedException, and is run again: it then finds the table.
+        """
+        for name in names:
+            conflicts.retrying(functools.partial(self._create_or_upgrade, name), f"creating {name}")
+            self.register(name)
+
+    def _create_or_upgrade(self, name: str) -> None:
         from delta.tables import DeltaTable
 
-        for name in names:
-            path = self.location(name)
-            if not DeltaTable.isDeltaTable(self.spark, path):
-                # createIfNotExists on an existing table would read and compare its schema
-                builder = (
-                    DeltaTable.createIfNotExists(self.spark)
-                    .location(path)
-                    .addColumns(tables.SCHEMAS[name])
-                )
-                if name in tables.PARTITIONING:
-                    builder = builder.partitionedBy(*tables.PARTITIONING[name])
-                if name in tables.STATS_COLUMNS:
-                    stats = ",".join(tables.STATS_COLUMNS[name])
-                    builder = builder.property("delta.dataSkippingStatsColumns", stats)
-                for key, value in tables.PROPERTIES.get(name, {}).items():
-                    builder = builder.property(key, value)
-                builder.execute()
-            else:
-                self._upgrade(name, path)
-            self.register(name)
+        path = self.location(name)
+        if DeltaTable.isDeltaTable(self.spark, path):
+            self._upgrade(name, path)
+            return
+        # createIfNotExists on an existing table would read and compare its schema
+        builder = DeltaTable.createIfNotExists(self.spark).location(path)
+        builder = builder.addColumns(tables.SCHEMAS[name])
+        if name in tables.PARTITIONING:
+            builder = builder.partitionedBy(*tables.PARTITIONING[name])
+        if name in tables.STATS_COLUMNS:
+            stats = ",".join(tables.STATS_COLUMNS[name])
+            builder = builder.property("delta.dataSkippingStatsColumns", stats)
+        for key, value in tables.PROPERTIES.get(name, {}).items():
+            builder = builder.property(key, value)
+        builder.execute()
 
     def _upgrade(self, name: str, path: str) -> None:
         """Add the table properties a table created by an earlier version lacks (once)."""
@@ -110,7 +116,8 @@ class Warehouse:
             if current is not None and current["location"].rstrip("/").endswith(path):
                 return
             spark.sql(f"DROP TABLE {qualified}")
-        spark.sql(f"CREATE TABLE {qualified} USING delta LOCATION '{path}'")
+        # IF NOT EXISTS: another thread of this session may register it first
+        spark.sql(f"CREATE TABLE IF NOT EXISTS {qualified} USING delta LOCATION '{path}'")
 
     def register_all(self) -> list[str]:
         """Register every contract table present under the root; returns their names.
