@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from kafka_dedup.domain import REPLAY
 from kafka_dedup.downstream.store import Charge, ChargeStore, open_store
 from kafka_dedup.errors import UserError
-from kafka_dedup.kafka.producer import LIBRDKAFKA_ERRORS_ONLY
+from kafka_dedup.kafka.client_errors import QUIET, ClientErrors
 from kafka_dedup.reconcile.remediation import EVENT_PAYLOAD
 
 REMEDIATION_ID = "remediation_id"  # marks a message of reconcile's remediation topic
@@ -54,6 +54,11 @@ class Options:
     idle_timeout_s: float = 0.0  # 0: wait for messages forever (unless stop_at_end)
     instance_id: str = ""  # static membership: a restart takes the partitions over at once
     event_type: str = CHARGED_EVENT_TYPE
+
+    @property
+    def instance(self) -> str:
+        """The group.instance.id: instance_id, or the group's first instance."""
+        return self.instance_id or f"{self.group}-1"
 
 
 @dataclass
@@ -133,7 +138,7 @@ class _EndTracker:
         return bool(self.assigned) and self.assigned <= self.at_end
 
 
-def _consumer(options: Options) -> Consumer:
+def _consumer(options: Options, errors: ClientErrors) -> Consumer:
     config: dict[str, Any] = {
         "bootstrap.servers": options.bootstrap_servers,
         "group.id": options.group,
@@ -141,8 +146,9 @@ def _consumer(options: Options) -> Consumer:
         "auto.offset.reset": "earliest",
         "enable.partition.eof": True,
         "session.timeout.ms": 10000,
-        "group.instance.id": options.instance_id or f"{options.group}-1",
-        "log_level": LIBRDKAFKA_ERRORS_ONLY,
+        "group.instance.id": options.instance,
+        "error_cb": errors,
+        **QUIET,
     }
     return Consumer(config)
 
@@ -158,8 +164,8 @@ def _process(
             return False
         if error.code() == KafkaError.FENCED_INSTANCE_ID:
             raise ConsumerError(
-                f"another consumer uses instance id {options.instance_id or options.group + '-1'}"
-                ": pass a distinct --instance-id"
+                f"another consumer uses instance id {options.instance}: pass a distinct "
+                "--instance-id"
             )
         raise ConsumerError(f"Kafka error: {error.str()}")
     tracker.at_end.discard((message.topic() or "", message.partition() or 0))
@@ -180,7 +186,9 @@ def consume(options: Options) -> Stats:
     """Run until the end of the topics (stop_at_end), an idle timeout, or a deliberate crash."""
     store = open_store(options.database)
     tracker, stats = _EndTracker(), Stats()
-    consumer = _consumer(options)
+    # a fatal error (FENCED) also comes out of consume() as a message, and _process raises it
+    errors = ClientErrors(f"Kafka consumer {options.instance}", "retrying", fatal_raised=True)
+    consumer = _consumer(options, errors)
     consumer.subscribe(
         list(options.topics), on_assign=tracker.on_assign, on_revoke=tracker.on_revoke
     )
@@ -191,6 +199,7 @@ def consume(options: Options) -> Stats:
             for message in messages:
                 if not _process(message, options, store, stats, tracker):
                     continue
+                errors.got_through("receiving")
                 processed += 1
                 last_message = time.monotonic()
                 every = options.crash_after_process_every

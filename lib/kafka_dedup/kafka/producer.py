@@ -11,17 +11,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from kafka_dedup import log
 from kafka_dedup.errors import UserError
+from kafka_dedup.kafka.client_errors import QUIET, ClientErrors
 
 FLUSH_TIMEOUT_S = 60.0
 
-logger = log.get(__name__)
-
-# librdkafka's log_level for clients that report failures themselves: errors only, not the
-# warnings of retries it recovers from (such as "Coordinator load in progress" right after a
-# broker starts).
-LIBRDKAFKA_ERRORS_ONLY = 3
+RETRYING = "retrying; a record it cannot deliver in time is reported when the run flushes"
 # enable.idempotence makes the broker drop the copy a retry writes after a lost ack;
 # acks=all is required by idempotence and keeps an acknowledged record on every replica.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -31,38 +26,8 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "compression.type": "lz4",
     # no librdkafka log lines: its errors reach ClientErrors (error_cb), and a record the
     # broker did not take is reported by DeliveryError on flush
-    "log_level": 0,
+    **QUIET,
 }
-
-
-class ClientErrors:
-    """librdkafka's client errors as log lines, each kind once until a record is delivered
-    again: its own log prints a line per failed connection attempt, about 20 a second while
-    a broker is down."""
-
-    def __init__(self, client: str) -> None:
-        self.client = client
-        self.reported: set[int] = set()
-
-    def __call__(self, error: KafkaError) -> None:
-        if error.code() in self.reported:
-            return
-        self.reported.add(error.code())
-        if error.fatal():
-            logger.error("Kafka producer %s: %s (fatal: it stops)", self.client, error.str())
-        else:
-            logger.warning(
-                "Kafka producer %s: %s (retrying; a record it cannot deliver in time is "
-                "reported when the run flushes)",
-                self.client,
-                error.str(),
-            )
-
-    def delivered(self) -> None:
-        """A record got through: the errors reported so far are over."""
-        if self.reported:
-            logger.info("Kafka producer %s: delivering again", self.client)
-            self.reported.clear()
 
 
 class DeliveryError(UserError):
@@ -121,7 +86,7 @@ class EventProducer:
         self.producer_id = producer_id
         self._errors: list[str] = []
         self.delivered = 0
-        self.client_errors = ClientErrors(producer_id)
+        self.client_errors = ClientErrors(f"Kafka producer {producer_id}", RETRYING)
         self._producer = Producer(
             {
                 **PRODUCER_DEFAULTS,
@@ -137,7 +102,7 @@ class EventProducer:
             self._errors.append(f"{message.topic()}[{message.key()!r}]: {error.str()}")
         else:
             self.delivered += 1
-            self.client_errors.delivered()
+            self.client_errors.got_through("delivering")
 
     def send(self, topic: str, event: Event, timestamp_ms: int | None = None) -> None:
         """Queue one event; the key decides the partition, so one key keeps its order."""
