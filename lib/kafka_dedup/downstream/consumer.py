@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from kafka_dedup.domain import REPLAY
 from kafka_dedup.downstream.store import Charge, ChargeStore, open_store
 from kafka_dedup.errors import UserError
-from kafka_dedup.kafka.client_errors import QUIET, ClientErrors
+from kafka_dedup.kafka.client_errors import ClientErrors
 from kafka_dedup.reconcile.remediation import EVENT_PAYLOAD
 
 REMEDIATION_ID = "remediation_id"  # marks a message of reconcile's remediation topic
@@ -147,8 +147,7 @@ def _consumer(options: Options, errors: ClientErrors) -> Consumer:
         "enable.partition.eof": True,
         "session.timeout.ms": 10000,
         "group.instance.id": options.instance,
-        "error_cb": errors,
-        **QUIET,
+        **errors.settings(),
     }
     return Consumer(config)
 

@@ -1,19 +1,19 @@
 """librdkafka's client errors as the project's log lines, each kind once while it lasts.
 
 librdkafka's own log prints a line per failed connection attempt, about 20 a second while a
-broker is down. Clients built here set `log_level` 0 and pass a ClientErrors as `error_cb`.
+broker is down. Clients built here take their `log_level` and `error_cb` from
+`ClientErrors.settings()`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from confluent_kafka import KafkaError
 
 from kafka_dedup import log
 
 logger = log.get(__name__)
-
-# librdkafka config for a client whose errors reach a ClientErrors instead of stderr
-QUIET = {"log_level": 0}
 
 
 class ClientErrors:
@@ -30,6 +30,10 @@ class ClientErrors:
         self.retrying = retrying
         self.fatal_raised = fatal_raised
         self.reported: set[int] = set()
+
+    def settings(self) -> dict[str, Any]:
+        """The client config that sends librdkafka's errors here instead of to stderr."""
+        return {"log_level": 0, "error_cb": self}
 
     def __call__(self, error: KafkaError) -> None:
         if error.code() in self.reported:

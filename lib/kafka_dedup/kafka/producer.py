@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from kafka_dedup.errors import UserError
-from kafka_dedup.kafka.client_errors import QUIET, ClientErrors
+from kafka_dedup.kafka.client_errors import ClientErrors
 
 FLUSH_TIMEOUT_S = 60.0
 
@@ -24,9 +24,6 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
     "linger.ms": 5,
     "compression.type": "lz4",
-    # no librdkafka log lines: its errors reach ClientErrors (error_cb), and a record the
-    # broker did not take is reported by DeliveryError on flush
-    **QUIET,
 }
 
 
@@ -92,7 +89,9 @@ class EventProducer:
                 **PRODUCER_DEFAULTS,
                 "bootstrap.servers": bootstrap_servers,
                 "client.id": producer_id,
-                "error_cb": self.client_errors,
+                # librdkafka's errors go to client_errors, not stderr; a record the broker
+                # did not take is reported by DeliveryError on flush
+                **self.client_errors.settings(),
                 **(extra_config or {}),
             }
         )
