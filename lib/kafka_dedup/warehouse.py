@@ -7,9 +7,12 @@ Without a Spark session it still answers locations (the DuckDB engine needs only
 from __future__ import annotations
 
 import functools
+import re
+import time
 from typing import TYPE_CHECKING
 
-from kafka_dedup import conflicts, tables
+from kafka_dedup import conflicts, log, storage, tables
+from kafka_dedup.errors import UserError
 from kafka_dedup.paths import absolute
 
 if TYPE_CHECKING:
@@ -17,6 +20,16 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from kafka_dedup.config import Config
+
+logger = log.get(__name__)
+
+LOG_FOLDER = "_delta_log"
+# A commit or checkpoint file: once one is in the log folder the table exists
+COMMITTED = re.compile(r"^\d{20}\.(json|checkpoint)")
+# How long a job waits for another job's first commit of a table before it takes a log folder
+# without one for what a killed creation left behind
+CREATION_WAIT_S = 10.0
+CREATION_POLL_S = 0.2
 
 
 class Warehouse:
@@ -47,10 +60,12 @@ class Warehouse:
         return f"{self.database}.{name}"
 
     def exists(self, name: str) -> bool:
-        """True once the table has its first commit."""
-        from delta.tables import DeltaTable
+        """True once the table has its first commit.
 
-        return bool(DeltaTable.isDeltaTable(self.spark, self.location(name)))
+        Read from the log folder each time: Delta's own check answers from the snapshot it
+        cached when it first looked, so it misses a table another process has created since."""
+        log_folder = f"{self.location(name)}/{LOG_FOLDER}"
+        return any(COMMITTED.match(entry) for entry in storage.names(self.spark, log_folder))
 
     def table(self, name: str) -> DeltaTable:
         """The Delta table, for MERGEs and history."""
@@ -69,20 +84,28 @@ class Warehouse:
         """Create each table at its location if missing and register it, before any write.
 
         Two jobs starting on a fresh warehouse at once (an ingest beside a reconcile, a retry
-        beside the first attempt) both find a table missing and both create it; the loser's
-        commit fails with ProtocolChangedException, and is run again: it then finds the table.
+        beside the first attempt) both find a table missing and both create it. The loser
+        either fails its commit with ProtocolChangedException and is run again, or meets the
+        winner's log folder before its first commit and waits for that commit.
         """
         for name in names:
             conflicts.retrying(functools.partial(self._create_or_upgrade, name), f"creating {name}")
             self.register(name)
 
     def _create_or_upgrade(self, name: str) -> None:
+        path = self.location(name)
+        if not self.exists(name):
+            try:
+                self._create(name, path)
+            except Exception as exc:
+                if conflicts.is_conflict(exc):
+                    raise
+                self._after_failed_create(name, path, exc)
+        self._upgrade(name, path)
+
+    def _create(self, name: str, path: str) -> None:
         from delta.tables import DeltaTable
 
-        path = self.location(name)
-        if DeltaTable.isDeltaTable(self.spark, path):
-            self._upgrade(name, path)
-            return
         # createIfNotExists on an existing table would read and compare its schema
         builder = DeltaTable.createIfNotExists(self.spark).location(path)
         builder = builder.addColumns(tables.SCHEMAS[name])
@@ -94,6 +117,41 @@ class Warehouse:
         for key, value in tables.PROPERTIES.get(name, {}).items():
             builder = builder.property(key, value)
         builder.execute()
+
+    def _after_failed_create(self, name: str, path: str, exc: Exception) -> None:
+        """Go on when the creation failed because another job is creating the table, or a killed
+        one left its log folder without a commit; raise anything else.
+
+        Delta refuses to create a table where a log folder exists without a commit (the folder
+        is made just before the first commit is written), so a job that meets another's creation
+        in flight fails: it waits for that commit. A folder that stays without one for
+        CREATION_WAIT_S is what a job killed in that moment left; it holds no data and is removed.
+        """
+        if self.exists(name):  # the other job committed between our check and our commit
+            return
+        entries = storage.names(self.spark, path)
+        if LOG_FOLDER not in entries:
+            if entries:
+                raise UserError(
+                    f"{path} holds files but no Delta table ({', '.join(sorted(entries)[:3])}): "
+                    "move them away or set storage.warehouse to another folder"
+                ) from exc
+            raise exc
+        deadline = time.monotonic() + CREATION_WAIT_S
+        while time.monotonic() < deadline:
+            time.sleep(CREATION_POLL_S)
+            if self.exists(name):
+                return
+        log_entries = storage.names(self.spark, f"{path}/{LOG_FOLDER}")
+        if any(COMMITTED.match(entry) for entry in log_entries):
+            raise exc
+        logger.warning(
+            "%s: removing the log folder a killed creation left without a commit (%d files)",
+            name,
+            len(log_entries),
+        )
+        storage.delete(self.spark, f"{path}/{LOG_FOLDER}")
+        self._create(name, path)
 
     def _upgrade(self, name: str, path: str) -> None:
         """Add the table properties a table created by an earlier version lacks (once)."""

@@ -12,11 +12,11 @@ from datetime import datetime, timedelta, timezone
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from kafka_dedup import log, tables
+from kafka_dedup import log, storage, tables
 from kafka_dedup.config import Config, duration_seconds
 from kafka_dedup.ingest import lock
 from kafka_dedup.ingest.streams import EVENTS_QUERY, checkpoint
-from kafka_dedup.maintain import policy, storage
+from kafka_dedup.maintain import policy
 from kafka_dedup.maintain.retry import with_retries
 from kafka_dedup.warehouse import Warehouse
 

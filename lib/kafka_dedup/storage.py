@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import SparkSession
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 LAST_CHECKPOINT = "_last_checkpoint"
 
@@ -23,6 +24,12 @@ def names(spark: SparkSession, folder: str) -> list[str]:
     if not fs.exists(path):
         return []
     return [status.getPath().getName() for status in fs.listStatus(path)]
+
+
+def delete(spark: SparkSession, folder: str) -> None:
+    """Remove folder and everything in it (nothing when it does not exist)."""
+    fs, path = _fs(spark, folder)
+    fs.delete(path, True)
 
 
 def read_text(spark: SparkSession, file: str) -> str | None:
