@@ -26,6 +26,12 @@ def names(spark: SparkSession, folder: str) -> list[str]:
     return [status.getPath().getName() for status in fs.listStatus(path)]
 
 
+def exists(spark: SparkSession, path: str) -> bool:
+    """True when the file or folder exists."""
+    fs, hadoop_path = _fs(spark, path)
+    return bool(fs.exists(hadoop_path))
+
+
 def delete(spark: SparkSession, folder: str) -> None:
     """Remove folder and everything in it (nothing when it does not exist)."""
     fs, path = _fs(spark, folder)

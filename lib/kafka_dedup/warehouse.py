@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 logger = log.get(__name__)
 
 LOG_FOLDER = "_delta_log"
+FIRST_COMMIT = f"{0:020d}.json"  # version 0's commit, until the log's clean-up removes it
 # A commit or checkpoint file: once one is in the log folder the table exists
 COMMITTED = re.compile(r"^\d{20}\.(json|checkpoint)")
 # How long a job waits for another job's first commit of a table before it takes a log folder
@@ -63,8 +64,14 @@ class Warehouse:
         """True once the table has its first commit.
 
         Read from the log folder each time: Delta's own check answers from the snapshot it
-        cached when it first looked, so it misses a table another process has created since."""
+        cached when it first looked, so it misses a table another process has created since.
+        Version 0's commit or the checkpoint pointer answers at once; only a log that has
+        neither (its early commits cleaned up, no pointer) is listed."""
         log_folder = f"{self.location(name)}/{LOG_FOLDER}"
+        if storage.exists(self.spark, f"{log_folder}/{FIRST_COMMIT}"):
+            return True
+        if storage.exists(self.spark, f"{log_folder}/{storage.LAST_CHECKPOINT}"):
+            return True
         return any(COMMITTED.match(entry) for entry in storage.names(self.spark, log_folder))
 
     def table(self, name: str) -> DeltaTable:
