@@ -33,6 +33,11 @@ CREATION_WAIT_S = 10.0
 CREATION_POLL_S = 0.2
 
 
+def _has_commit(log_entries: list[str]) -> bool:
+    """True when a log folder's entries hold a commit or a checkpoint."""
+    return any(COMMITTED.match(entry) for entry in log_entries)
+
+
 class Warehouse:
     """The contract tables under one root folder or URI, registered in one database."""
 
@@ -72,7 +77,7 @@ class Warehouse:
             return True
         if storage.exists(self.spark, f"{log_folder}/{storage.LAST_CHECKPOINT}"):
             return True
-        return any(COMMITTED.match(entry) for entry in storage.names(self.spark, log_folder))
+        return _has_commit(storage.names(self.spark, log_folder))
 
     def table(self, name: str) -> DeltaTable:
         """The Delta table, for MERGEs and history."""
@@ -108,6 +113,8 @@ class Warehouse:
                 if conflicts.is_conflict(exc):
                     raise
                 self._after_failed_create(name, path, exc)
+            else:
+                return  # created with every property: nothing to upgrade
         self._upgrade(name, path)
 
     def _create(self, name: str, path: str) -> None:
@@ -150,7 +157,7 @@ class Warehouse:
             if self.exists(name):
                 return
         log_entries = storage.names(self.spark, f"{path}/{LOG_FOLDER}")
-        if any(COMMITTED.match(entry) for entry in log_entries):
+        if _has_commit(log_entries):  # a commit since the last look: leave the folder alone
             raise exc
         logger.warning(
             "%s: removing the log folder a killed creation left without a commit (%d files)",
